@@ -1,0 +1,126 @@
+//! The bundle: every artifact of one render, in memory, with the model it came from.
+
+use crate::component::Component;
+use crate::context::Context;
+use serde::Serialize;
+
+/// What an artifact is; decides how it is validated and described.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ArtifactKind {
+    /// IAM managed policy document.
+    Policy,
+    /// IAM role trust policy.
+    TrustPolicy,
+    /// eksctl ClusterConfig.
+    EksctlConfig,
+    /// Helm values file.
+    HelmValues,
+    /// ServiceAccount manifest.
+    ServiceAccount,
+    /// Test pod manifest.
+    TestPod,
+    /// Controller Deployment patch.
+    ControllerPatch,
+    /// bash setup script.
+    SetupScript,
+    /// README of the output.
+    Readme,
+}
+
+impl ArtifactKind {
+    /// One line for the output README and `presets show`.
+    pub fn about(self) -> &'static str {
+        match self {
+            ArtifactKind::Policy => "IAM policy document (the guide's \"Create IAM Policy\")",
+            ArtifactKind::TrustPolicy => "IAM role trust policy: this cluster's OIDC provider, exact ServiceAccount subject and sts.amazonaws.com audience",
+            ArtifactKind::EksctlConfig => "eksctl ClusterConfig: withOIDC, iamserviceaccounts with fixed role names, addons",
+            ArtifactKind::HelmValues => "Helm values with the real role ARN (the guide's \"Update Helm Values\")",
+            ArtifactKind::ServiceAccount => "ServiceAccount with the eks.amazonaws.com/role-arn annotation",
+            ArtifactKind::TestPod => "test pod running as the ServiceAccount (the guide's test-pod.yaml)",
+            ArtifactKind::ControllerPatch => "Deployment patch pointing the controller at the ServiceAccount (the guide's kubectl patch)",
+            ArtifactKind::SetupScript => "bash script doing the whole setup with aws, eksctl and kubectl (the guide's setup-irsa.sh, for every preset)",
+            ArtifactKind::Readme => "this file",
+        }
+    }
+}
+
+/// One rendered file.
+#[derive(Debug, Clone, Serialize)]
+pub struct Artifact {
+    /// Path relative to the output directory, `/`-separated.
+    pub path: String,
+    /// What it is.
+    pub kind: ArtifactKind,
+    /// The preset it belongs to, if any.
+    pub preset: Option<String>,
+    /// File contents (LF, one final newline).
+    pub content: String,
+}
+
+/// Everything one render produced, sorted by path.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    /// The cluster variables.
+    pub context: Context,
+    /// The resolved components, sorted by preset name.
+    pub components: Vec<Component>,
+    /// The files, sorted by path.
+    pub artifacts: Vec<Artifact>,
+}
+
+impl Bundle {
+    /// The artifact at `path`.
+    pub fn get(&self, path: &str) -> Option<&Artifact> {
+        self.artifacts.iter().find(|a| a.path == path)
+    }
+
+    /// Artifacts of one kind, optionally of one preset.
+    pub fn of_kind(&self, kind: ArtifactKind) -> impl Iterator<Item = &Artifact> {
+        self.artifacts.iter().filter(move |a| a.kind == kind)
+    }
+
+    /// The whole bundle as one text: each file under a `==== path ====` header.
+    pub fn to_stream(&self) -> String {
+        let mut s = String::new();
+        for a in &self.artifacts {
+            s.push_str(&format!("==== {} ====\n", a.path));
+            s.push_str(&a.content);
+        }
+        s
+    }
+}
+
+/// Where each artifact goes in the output directory: one place that fixes the layout.
+pub mod layout {
+    /// `iam/<preset>/policy.json`
+    pub fn policy(preset: &str) -> String {
+        format!("iam/{preset}/policy.json")
+    }
+    /// `iam/<preset>/trust-policy.json`
+    pub fn trust_policy(preset: &str) -> String {
+        format!("iam/{preset}/trust-policy.json")
+    }
+    /// `eksctl/cluster-config.yaml`
+    pub const EKSCTL_CONFIG: &str = "eksctl/cluster-config.yaml";
+    /// `helm/<chart>-values.yaml`
+    pub fn helm_values(chart: &str) -> String {
+        format!("helm/{chart}-values.yaml")
+    }
+    /// `kubernetes/<preset>/serviceaccount.yaml`
+    pub fn service_account(preset: &str) -> String {
+        format!("kubernetes/{preset}/serviceaccount.yaml")
+    }
+    /// `kubernetes/<preset>/test-pod.yaml`
+    pub fn test_pod(preset: &str) -> String {
+        format!("kubernetes/{preset}/test-pod.yaml")
+    }
+    /// `kubernetes/<preset>/<deployment>-patch.yaml`
+    pub fn controller_patch(preset: &str, deployment: &str) -> String {
+        format!("kubernetes/{preset}/{deployment}-patch.yaml")
+    }
+    /// `setup-irsa.sh`
+    pub const SETUP_SCRIPT: &str = "setup-irsa.sh";
+    /// `README.md`
+    pub const README: &str = "README.md";
+}

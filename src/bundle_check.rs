@@ -1,0 +1,270 @@
+//! Validation of a rendered bundle before anything is written: every JSON and YAML file is
+//! parsed back, checked against its schema or shape and IAM's limits, and the identity each
+//! file states (namespace, ServiceAccount, role ARN) is compared with the component's.
+
+use crate::bundle::{Artifact, ArtifactKind, Bundle};
+use crate::component::Component;
+use crate::error::{Error, Result};
+use crate::overrides::ChartLayout;
+use crate::policy_doc::{self, MANAGED_POLICY_LIMIT, TRUST_POLICY_LIMIT};
+use crate::render::AUDIENCE;
+use serde_json::{Value, json};
+use std::sync::OnceLock;
+
+/// eksctl's ClusterConfig schema (reference/eksctl/SOURCE.md says where it comes from).
+pub const EKSCTL_SCHEMA: &str = include_str!("../reference/eksctl/clusterconfig.schema.json");
+/// The cluster-autoscaler chart's own values.yaml (reference/charts/cluster-autoscaler/SOURCE.md).
+pub const CLUSTER_AUTOSCALER_VALUES: &str = include_str!("../reference/charts/cluster-autoscaler/values.yaml");
+
+/// Compiled validators, built on first use and then shared.
+#[derive(Default)]
+pub struct Checker {
+    eksctl: OnceLock<std::result::Result<jsonschema::Validator, String>>,
+    chart_values: OnceLock<std::result::Result<Value, String>>,
+}
+
+/// The eksctl schema, loadable by the `jsonschema` crate. Upstream writes Go package paths
+/// with `|` inside `$ref` values (`#/definitions/github.com|aws|…`), which is not a valid URI
+/// reference; percent-encoding `|` in the references (not in the definition names) is the
+/// smallest change that makes it load and resolves to the same definitions.
+pub fn eksctl_schema() -> Value {
+    let mut schema: Value = serde_json::from_str(EKSCTL_SCHEMA).expect("embedded schema is JSON");
+    fn fix(v: &mut Value) {
+        match v {
+            Value::Object(o) => {
+                for (k, val) in o.iter_mut() {
+                    match val {
+                        Value::String(s) if k == "$ref" => *s = s.replace('|', "%7C"),
+                        _ => fix(val),
+                    }
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(fix),
+            _ => {}
+        }
+    }
+    fix(&mut schema);
+    schema
+}
+
+impl Checker {
+    /// An empty checker; validators are compiled when first needed.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn eksctl(&self) -> Result<&jsonschema::Validator> {
+        self.eksctl
+            .get_or_init(|| jsonschema::draft7::new(&eksctl_schema()).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|m| Error::RenderedInvalid { path: "reference/eksctl/clusterconfig.schema.json".into(), message: m.clone() })
+    }
+
+    fn chart_values(&self) -> Result<&Value> {
+        self.chart_values
+            .get_or_init(|| serde_saphyr::from_str(CLUSTER_AUTOSCALER_VALUES).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|m| Error::RenderedInvalid { path: "reference/charts/cluster-autoscaler/values.yaml".into(), message: m.clone() })
+    }
+
+    /// Checks every artifact of `bundle`; the first problem is returned.
+    pub fn check(&self, bundle: &Bundle) -> Result<()> {
+        for a in &bundle.artifacts {
+            let comp = a.preset.as_ref().and_then(|p| bundle.components.iter().find(|c| &c.preset == p));
+            self.check_one(bundle, a, comp)?;
+        }
+        Ok(())
+    }
+
+    fn check_one(&self, bundle: &Bundle, a: &Artifact, c: Option<&Component>) -> Result<()> {
+        let bad = |message: String| Error::RenderedInvalid { path: a.path.clone(), message };
+        let need = || c.ok_or_else(|| bad("has no preset".into()));
+        match a.kind {
+            ArtifactKind::Policy => {
+                let c = need()?;
+                let doc = parse_json(a)?;
+                policy_doc::check(&a.path, &doc)?;
+                limit(a, &doc, MANAGED_POLICY_LIMIT, "managed policy")?;
+                if doc != c.policy_document {
+                    return Err(bad("differs from the preset's document (the template changed it)".into()));
+                }
+            }
+            ArtifactKind::TrustPolicy => {
+                let c = need()?;
+                let doc = parse_json(a)?;
+                policy_doc::check(&a.path, &doc)?;
+                limit(a, &doc, TRUST_POLICY_LIMIT, "trust policy")?;
+                let oidc = bundle.context.oidc.as_ref().ok_or_else(|| bad("rendered without an OIDC issuer".into()))?;
+                let expected = json!({
+                    "Effect": "Allow",
+                    "Principal": {"Federated": oidc.provider_arn},
+                    "Action": "sts:AssumeRoleWithWebIdentity",
+                    "Condition": {"StringEquals": {
+                        format!("{}:sub", oidc.host_path): c.subject,
+                        format!("{}:aud", oidc.host_path): AUDIENCE,
+                    }}
+                });
+                // The one shape irsagen allows: exact subject and audience, this cluster's provider.
+                if doc["Statement"] != json!([expected]) {
+                    return Err(bad(format!(
+                        "must be one statement trusting {} for subject `{}` and audience `{AUDIENCE}` with StringEquals",
+                        oidc.provider_arn, c.subject
+                    )));
+                }
+            }
+            ArtifactKind::EksctlConfig => {
+                let doc = parse_yaml(a)?;
+                let validator = self.eksctl()?;
+                let errors: Vec<String> =
+                    validator.iter_errors(&doc).map(|e| format!("at `{}`: {e}", e.instance_path())).collect();
+                if !errors.is_empty() {
+                    return Err(bad(format!("does not match eksctl's ClusterConfig schema: {}", errors.join("; "))));
+                }
+                let sas = doc["iam"]["serviceAccounts"].as_array().cloned().unwrap_or_default();
+                if sas.len() != bundle.components.len() {
+                    return Err(bad("needs one iam.serviceAccounts entry per preset".into()));
+                }
+                for (sa, c) in sas.iter().zip(&bundle.components) {
+                    let same = sa["metadata"]["name"] == json!(c.service_account.name)
+                        && sa["metadata"]["namespace"] == json!(c.service_account.namespace)
+                        && sa["roleName"] == json!(c.role_name)
+                        && sa["attachPolicyARNs"] == json!([c.policy_arn])
+                        && sa.get("roleOnly").and_then(Value::as_bool).unwrap_or(false) != c.renders_service_account;
+                    if !same {
+                        return Err(bad(format!("iam.serviceAccounts entry for {} disagrees with preset {}", c.service_account, c.preset)));
+                    }
+                }
+            }
+            ArtifactKind::HelmValues => {
+                let c = need()?;
+                let h = c.helm.as_ref().ok_or_else(|| bad("preset has no chart".into()))?;
+                let doc = parse_yaml(a)?;
+                let values = match h.layout {
+                    ChartLayout::Umbrella => {
+                        let sub = &doc[h.chart.as_str()];
+                        if sub["enabled"] != json!(true) {
+                            return Err(bad(format!("umbrella layout needs `{}.enabled: true`", h.chart)));
+                        }
+                        let mut sub = sub.clone();
+                        sub.as_object_mut().map(|o| o.remove("enabled"));
+                        sub
+                    }
+                    ChartLayout::Standalone => doc.clone(),
+                };
+                if h.chart == "cluster-autoscaler" {
+                    unknown_keys(&values, self.chart_values()?, "")
+                        .map_err(|k| bad(format!("`{k}` is not a key of the cluster-autoscaler chart")))?;
+                }
+                let sa = &values["rbac"]["serviceAccount"];
+                let same = sa["name"] == json!(c.service_account.name)
+                    && sa["create"] == json!(h.create_service_account)
+                    && sa["annotations"]["eks.amazonaws.com/role-arn"] == json!(c.role_arn);
+                if !same {
+                    return Err(bad(format!("rbac.serviceAccount must name {} with role {}", c.service_account.name, c.role_arn)));
+                }
+            }
+            ArtifactKind::ServiceAccount => {
+                let c = need()?;
+                let doc = parse_yaml(a)?;
+                expect_object(a, &doc, "v1", "ServiceAccount", &c.service_account.name, &c.service_account.namespace)?;
+                if doc["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] != json!(c.role_arn) {
+                    return Err(bad(format!("must carry eks.amazonaws.com/role-arn `{}`", c.role_arn)));
+                }
+            }
+            ArtifactKind::TestPod => {
+                let c = need()?;
+                let doc = parse_yaml(a)?;
+                expect_object(a, &doc, "v1", "Pod", &c.test_pod_name, &c.service_account.namespace)?;
+                if doc["spec"]["serviceAccountName"] != json!(c.service_account.name) {
+                    return Err(bad(format!("must run as ServiceAccount `{}`", c.service_account.name)));
+                }
+            }
+            ArtifactKind::ControllerPatch => {
+                let c = need()?;
+                let doc = parse_yaml(a)?;
+                let name = c.controller_patch.clone().unwrap_or_default();
+                expect_object(a, &doc, "apps/v1", "Deployment", &name, &c.service_account.namespace)?;
+                if doc["spec"]["template"]["spec"]["serviceAccountName"] != json!(c.service_account.name) {
+                    return Err(bad(format!("must set serviceAccountName `{}`", c.service_account.name)));
+                }
+            }
+            ArtifactKind::SetupScript | ArtifactKind::Readme => {}
+        }
+        Ok(())
+    }
+}
+
+fn parse_json(a: &Artifact) -> Result<Value> {
+    serde_json::from_str(&a.content).map_err(|e| Error::RenderedInvalid { path: a.path.clone(), message: format!("is not JSON: {e}") })
+}
+
+fn parse_yaml(a: &Artifact) -> Result<Value> {
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&a.content)
+        .map_err(|e| Error::RenderedInvalid { path: a.path.clone(), message: format!("is not YAML: {e}") })?;
+    match <[Value; 1]>::try_from(docs) {
+        Ok([doc]) if doc.is_object() => Ok(doc),
+        _ => Err(Error::RenderedInvalid { path: a.path.clone(), message: "must be exactly one YAML mapping".into() }),
+    }
+}
+
+fn limit(a: &Artifact, doc: &Value, max: usize, what: &str) -> Result<()> {
+    let n = policy_doc::iam_length(doc);
+    if n > max {
+        return Err(Error::RenderedInvalid {
+            path: a.path.clone(),
+            message: format!("{what} is {n} characters without whitespace, over IAM's limit of {max}"),
+        });
+    }
+    Ok(())
+}
+
+fn expect_object(a: &Artifact, doc: &Value, api: &str, kind: &str, name: &str, ns: &str) -> Result<()> {
+    let ok = doc["apiVersion"] == json!(api)
+        && doc["kind"] == json!(kind)
+        && doc["metadata"]["name"] == json!(name)
+        && doc["metadata"]["namespace"] == json!(ns);
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::RenderedInvalid { path: a.path.clone(), message: format!("must be {api} {kind} {ns}/{name}") })
+    }
+}
+
+/// The first key path in `ours` that the chart's values do not have. Below a map that is empty
+/// in the chart (annotations, extraArgs) any key is allowed: the chart passes those through.
+fn unknown_keys(ours: &Value, chart: &Value, prefix: &str) -> std::result::Result<(), String> {
+    let Some(ours) = ours.as_object() else { return Ok(()) };
+    let Some(chart) = chart.as_object() else { return Ok(()) };
+    if chart.is_empty() {
+        return Ok(());
+    }
+    for (k, v) in ours {
+        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        match chart.get(k) {
+            None => return Err(path),
+            Some(cv) => unknown_keys(v, cv, &path)?,
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eksctl_schema_compiles_and_rejects_unknown_keys() {
+        let v = jsonschema::draft7::new(&eksctl_schema()).unwrap();
+        let good = json!({"apiVersion":"eksctl.io/v1alpha5","kind":"ClusterConfig","metadata":{"name":"a","region":"us-east-1"}});
+        assert!(v.is_valid(&good));
+        let bad = json!({"apiVersion":"eksctl.io/v1alpha5","kind":"ClusterConfig","metadata":{"name":"a","region":"us-east-1"},"iam":{"withOIDC":true,"bogus":1}});
+        assert!(!v.is_valid(&bad));
+    }
+
+    #[test]
+    fn chart_keys() {
+        let chart: Value = serde_saphyr::from_str(CLUSTER_AUTOSCALER_VALUES).unwrap();
+        assert!(unknown_keys(&json!({"rbac":{"serviceAccount":{"name":"x","annotations":{"a":"b"}}},"awsRegion":"r"}), &chart, "").is_ok());
+        assert_eq!(unknown_keys(&json!({"rbac":{"serviceAcount":{}}}), &chart, ""), Err("rbac.serviceAcount".into()));
+    }
+}

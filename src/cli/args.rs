@@ -1,0 +1,200 @@
+//! Command-line arguments (clap derive). Only parsing lives here; commands.rs does the work.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Render, apply and verify IAM Roles for Service Accounts (IRSA) for Amazon EKS.
+#[derive(Debug, Parser)]
+#[command(name = "irsagen", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Render every IRSA artifact (policies, trust policies, eksctl config, Helm values, manifests, script).
+    Render(RenderCmd),
+    /// List the built-in presets, or show one.
+    Presets(PresetsCmd),
+    /// Print the JSON Schema of the config file (irsagen.yaml).
+    Schema,
+    /// Show the AWS identity in use (STS GetCallerIdentity).
+    Whoami(WhoamiCmd),
+    /// Plan, then create or update what the bundle needs in AWS IAM and/or the cluster.
+    Apply(ApplyCmd),
+    /// Check AWS IAM and/or the cluster against the bundle (the guide's Verify and Troubleshooting).
+    Verify(VerifyCmd),
+    /// Print a shell completion script.
+    Completions {
+        /// Shell to complete for.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Inputs shared by every command that renders.
+#[derive(Debug, Args, Clone)]
+pub struct InputArgs {
+    /// Config file with the same inputs, per-preset overrides and tags (flags win).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// EKS cluster name.
+    #[arg(long)]
+    pub cluster: Option<String>,
+    /// AWS region of the cluster.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// AWS account id (12 digits), or `auto` to ask STS.
+    #[arg(long)]
+    pub account: Option<String>,
+    /// ARN partition: aws, aws-cn or aws-us-gov (default: from the region).
+    #[arg(long)]
+    pub partition: Option<String>,
+    /// The cluster's OIDC issuer URL (https://…), or `auto` to ask EKS. Trust policies need it.
+    #[arg(long, value_name = "URL")]
+    pub oidc_issuer: Option<String>,
+    /// Preset to render (repeatable; default: cluster-autoscaler, ebs-csi-driver, efs-csi-driver).
+    #[arg(long = "preset", value_name = "NAME")]
+    pub presets: Vec<String>,
+    /// Per-preset override, e.g. `cluster-autoscaler.namespace=smallest` (repeatable).
+    #[arg(long = "set", value_name = "PRESET.FIELD=VALUE")]
+    pub sets: Vec<String>,
+    /// Folder of extra or replacement presets (*.yaml).
+    #[arg(long, value_name = "DIR")]
+    pub presets_dir: Option<PathBuf>,
+    /// Folder of replacement templates (*.j2, same relative ids as the built-in ones).
+    #[arg(long, value_name = "DIR")]
+    pub templates_dir: Option<PathBuf>,
+    /// AWS profile for `auto` values, apply and verify.
+    #[arg(long, env = "AWS_PROFILE")]
+    pub profile: Option<String>,
+}
+
+/// `render`.
+#[derive(Debug, Args)]
+pub struct RenderCmd {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub inputs: InputArgs,
+    /// Write the files into DIR (default: print them all to stdout under `==== path ====` headers).
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    /// With --out-dir: write nothing; exit 1 with a diff if DIR is not what would be rendered.
+    #[arg(long, requires = "out_dir")]
+    pub check: bool,
+    /// With --out-dir: remove files in DIR that the render no longer produces.
+    #[arg(long, requires = "out_dir", conflicts_with = "check")]
+    pub prune: bool,
+    /// Print no diff or file list, only the exit status (and errors).
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `presets`.
+#[derive(Debug, Args)]
+pub struct PresetsCmd {
+    /// `show NAME` to show one preset.
+    #[command(subcommand)]
+    pub show: Option<PresetsSub>,
+    /// Folder of extra or replacement presets.
+    #[arg(long, value_name = "DIR", global = true)]
+    pub presets_dir: Option<PathBuf>,
+}
+
+/// `presets show`.
+#[derive(Debug, Subcommand)]
+pub enum PresetsSub {
+    /// Show a preset: ServiceAccount, policy, its source, and the artifacts it renders.
+    Show {
+        /// Preset name.
+        name: String,
+    },
+}
+
+/// Output format for reports.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    /// One line per item.
+    Text,
+    /// JSON.
+    Json,
+}
+
+/// `whoami`.
+#[derive(Debug, Args)]
+pub struct WhoamiCmd {
+    /// AWS profile.
+    #[arg(long, env = "AWS_PROFILE")]
+    pub profile: Option<String>,
+    /// AWS region for the STS call.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value = "text")]
+    pub output: Format,
+}
+
+/// Where apply and verify look.
+#[derive(Debug, Args, Clone)]
+pub struct TargetArgs {
+    /// AWS IAM (default: both AWS and the cluster when neither is given).
+    #[arg(long)]
+    pub aws: bool,
+    /// The Kubernetes cluster.
+    #[arg(long)]
+    pub kube: bool,
+    /// kubeconfig file (default: KUBECONFIG, then ~/.kube/config).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// kubeconfig context (default: the current one).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+}
+
+/// `apply`.
+#[derive(Debug, Args)]
+pub struct ApplyCmd {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub inputs: InputArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub target: TargetArgs,
+    /// Print the plan and stop (the cluster half uses the API server's dry run).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation.
+    #[arg(long, short)]
+    pub yes: bool,
+    /// Take over an IAM role or policy of the same name that irsagen did not create.
+    #[arg(long)]
+    pub adopt: bool,
+    /// Replace a ServiceAccount's different eks.amazonaws.com/role-arn annotation.
+    #[arg(long)]
+    pub force: bool,
+    /// Create namespaces that do not exist.
+    #[arg(long)]
+    pub create_namespace: bool,
+    /// Also create the test pods.
+    #[arg(long)]
+    pub test_pods: bool,
+}
+
+/// `verify`.
+#[derive(Debug, Args)]
+pub struct VerifyCmd {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub inputs: InputArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub target: TargetArgs,
+    /// Create each test pod, exec `aws sts get-caller-identity` in it and check the role (needs nodes).
+    #[arg(long)]
+    pub exec_test: bool,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value = "text")]
+    pub output: Format,
+}

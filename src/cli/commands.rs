@@ -1,0 +1,235 @@
+//! Glue from parsed arguments to the library: build inputs, render, emit, apply, verify.
+
+use super::args::{ApplyCmd, Cli, Command, Format, InputArgs, PresetsCmd, PresetsSub, RenderCmd, TargetArgs, VerifyCmd, WhoamiCmd};
+use irsagen::aws::{self, AwsOptions};
+use irsagen::bundle::Bundle;
+use irsagen::config::ConfigFile;
+use irsagen::context::{ClusterInputs, Context};
+use irsagen::inputs::Inputs;
+use irsagen::kube::{self, KubeOptions};
+use irsagen::preset::Catalog;
+use irsagen::render::Renderer;
+use irsagen::{Error, Result, emit, report};
+use std::io::{IsTerminal, Write};
+
+/// Runs a command; `Ok(code)` is the exit status.
+pub fn run(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Render(cmd) => render(cmd),
+        Command::Presets(cmd) => presets(cmd),
+        Command::Schema => {
+            print!("{}", irsagen::config::json_schema());
+            Ok(0)
+        }
+        Command::Whoami(cmd) => whoami(cmd),
+        Command::Apply(cmd) => apply(cmd),
+        Command::Verify(cmd) => verify(cmd),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "irsagen", &mut std::io::stdout());
+            Ok(0)
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| Error::Io { action: "cannot start the async runtime", path: ".".into(), source })
+}
+
+/// Builds the validated bundle from the inputs, resolving `auto` values through AWS.
+fn bundle(args: &InputArgs) -> Result<(Bundle, AwsOptions)> {
+    let config = args.config.as_deref().map(ConfigFile::load).transpose()?;
+    let inputs = Inputs {
+        flags: ClusterInputs {
+            cluster: args.cluster.clone(),
+            region: args.region.clone(),
+            account: args.account.clone(),
+            partition: args.partition.clone(),
+            oidc_issuer: args.oidc_issuer.clone(),
+            tags: Default::default(),
+        },
+        presets: args.presets.clone(),
+        sets: args.sets.clone(),
+        config,
+    };
+    let mut cluster = inputs.cluster();
+    let selection = inputs.selection()?;
+    let aws_opts = AwsOptions { profile: args.profile.clone(), region: cluster.region.clone() };
+    let wants_account = cluster.account.as_deref() == Some("auto");
+    let wants_issuer = cluster.oidc_issuer.as_deref() == Some("auto");
+    if wants_account || wants_issuer {
+        // Validate everything that does not need AWS first: bad input never reaches the network.
+        let mut offline = cluster.clone();
+        if wants_account {
+            offline.account = Some("000000000000".into());
+        }
+        if wants_issuer {
+            offline.oidc_issuer = None;
+        }
+        Context::new(&offline)?;
+        let rt = runtime()?;
+        if wants_account {
+            cluster.account = Some(rt.block_on(aws::whoami(&aws_opts))?.account);
+        }
+        if wants_issuer {
+            let name = cluster.cluster.clone().unwrap_or_default();
+            cluster.oidc_issuer = Some(rt.block_on(aws::oidc_issuer(&aws_opts, &name))?);
+        }
+    }
+    let ctx = Context::new(&cluster)?;
+    let renderer = Renderer::new(args.presets_dir.as_deref(), args.templates_dir.as_deref())?;
+    Ok((renderer.render(&ctx, &selection)?, aws_opts))
+}
+
+/// The command line that regenerates the output, for the `--check` message.
+fn regenerate_command() -> String {
+    let args: Vec<String> = std::env::args().filter(|a| a != "--check" && a != "--quiet" && a != "-q").collect();
+    args.iter().map(|a| irsagen::templates::shell_quote(a)).collect::<Vec<_>>().join(" ")
+}
+
+fn render(cmd: RenderCmd) -> Result<i32> {
+    let (bundle, _) = bundle(&cmd.inputs)?;
+    let Some(dir) = &cmd.out_dir else {
+        print!("{}", bundle.to_stream());
+        return Ok(0);
+    };
+    if cmd.check {
+        return match emit::check(&bundle, dir, &regenerate_command()) {
+            Err(Error::Stale { .. }) if cmd.quiet => Ok(1),
+            other => other.map(|()| 0),
+        };
+    }
+    let report = emit::write(&bundle, dir, cmd.prune)?;
+    if !cmd.quiet {
+        let mut err = std::io::stderr().lock();
+        for p in &report.written {
+            let _ = writeln!(err, "wrote {}", dir.join(p).display());
+        }
+        for p in &report.pruned {
+            let _ = writeln!(err, "removed {}", dir.join(p).display());
+        }
+        for p in &report.extra {
+            let _ = writeln!(err, "extra {} (no longer rendered; --prune removes it)", dir.join(p).display());
+        }
+        let _ = writeln!(
+            err,
+            "{} written, {} unchanged, {} extra, {} removed in {}",
+            report.written.len(),
+            report.unchanged.len(),
+            report.extra.len(),
+            report.pruned.len(),
+            dir.display()
+        );
+    }
+    Ok(0)
+}
+
+fn presets(cmd: PresetsCmd) -> Result<i32> {
+    let catalog = Catalog::with_dir(cmd.presets_dir.as_deref())?;
+    let mut out = String::new();
+    match cmd.show {
+        None => {
+            for p in catalog.iter() {
+                let sa = &p.preset.service_account;
+                out.push_str(&format!("{:<20} {}/{:<24} {}\n", p.preset.name, sa.namespace, sa.name, p.preset.description));
+            }
+        }
+        Some(PresetsSub::Show { name }) => out = irsagen::preset::describe(catalog.get(&name)?),
+    }
+    print!("{out}");
+    Ok(0)
+}
+
+fn whoami(cmd: WhoamiCmd) -> Result<i32> {
+    let opts = AwsOptions { profile: cmd.profile, region: cmd.region };
+    let id = runtime()?.block_on(aws::whoami(&opts))?;
+    match cmd.output {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&id).unwrap_or_default()),
+        Format::Text => println!("account  {}\narn      {}\nuser id  {}", id.account, id.arn, id.user_id),
+    }
+    Ok(0)
+}
+
+/// Neither `--aws` nor `--kube` means both.
+fn targets(t: &TargetArgs) -> (bool, bool) {
+    if !t.aws && !t.kube { (true, true) } else { (t.aws, t.kube) }
+}
+
+fn kube_options(t: &TargetArgs) -> KubeOptions {
+    KubeOptions { kubeconfig: t.kubeconfig.clone(), context: t.context.clone() }
+}
+
+/// Asks on the terminal; without one, `--yes` is required.
+fn confirm(what: &str) -> Result<()> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::NotConfirmed(format!("refusing to {what} without confirmation: no terminal to ask on; pass --yes")));
+    }
+    eprint!("{what}? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+    if matches!(line.trim(), "y" | "Y" | "yes") { Ok(()) } else { Err(Error::NotConfirmed("nothing was changed".into())) }
+}
+
+fn apply(cmd: ApplyCmd) -> Result<i32> {
+    let (bundle, aws_opts) = bundle(&cmd.inputs)?;
+    let (do_aws, do_kube) = targets(&cmd.target);
+    let rt = runtime()?;
+    if do_aws {
+        let plan = rt.block_on(aws::plan(&aws_opts, &bundle, cmd.adopt))?;
+        print!("{}", plan.to_text());
+        if plan.is_empty() {
+            println!("aws: no changes");
+        } else if cmd.dry_run {
+            println!("aws: dry run, nothing changed");
+        } else {
+            if !cmd.yes {
+                confirm("apply these AWS changes")?;
+            }
+            print!("{}", rt.block_on(aws::execute(&aws_opts, &plan))?);
+        }
+    }
+    if do_kube {
+        let opts = kube_options(&cmd.target);
+        let flags = kube::ApplyFlags { force: cmd.force, create_namespace: cmd.create_namespace, test_pods: cmd.test_pods };
+        let plan = rt.block_on(kube::plan(&opts, &bundle, flags))?;
+        print!("{}", plan.to_text());
+        if plan.is_empty() {
+            println!("kube: no changes");
+        } else if cmd.dry_run {
+            print!("{}", rt.block_on(kube::execute(&opts, &plan, true))?);
+            println!("kube: dry run, nothing changed");
+        } else {
+            if !cmd.yes {
+                confirm("apply these cluster changes")?;
+            }
+            print!("{}", rt.block_on(kube::execute(&opts, &plan, false))?);
+        }
+    }
+    Ok(0)
+}
+
+fn verify(cmd: VerifyCmd) -> Result<i32> {
+    let (bundle, aws_opts) = bundle(&cmd.inputs)?;
+    let (do_aws, do_kube) = targets(&cmd.target);
+    let rt = runtime()?;
+    let mut checks = Vec::new();
+    if do_aws {
+        checks.extend(rt.block_on(aws::verify(&aws_opts, &bundle))?);
+    }
+    if do_kube {
+        checks.extend(rt.block_on(kube::verify(&kube_options(&cmd.target), &bundle, cmd.exec_test))?);
+    }
+    match cmd.output {
+        Format::Text => print!("{}", report::to_text(&checks)),
+        Format::Json => print!("{}", report::to_json(&checks)),
+    }
+    let failed = report::failures(&checks);
+    if failed > 0 {
+        return Err(Error::ChecksFailed { failed, total: checks.len() });
+    }
+    Ok(0)
+}

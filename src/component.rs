@@ -1,0 +1,215 @@
+//! A component is a preset made concrete for one cluster: names, ARNs, tags and the identity
+//! (namespace/ServiceAccount) that every artifact must agree on. It is computed once here, and
+//! every template, the AWS apply and the cluster apply read the same values.
+
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::overrides::{ChartLayout, PresetOverrides, SaCreator};
+use crate::preset::{LoadedPreset, PolicySource};
+use crate::{names, policy_doc, rules};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Tag every resource irsagen manages carries; apply refuses to touch resources without it.
+pub const MANAGED_BY_KEY: &str = "managed-by";
+/// Value of [`MANAGED_BY_KEY`].
+pub const MANAGED_BY_VALUE: &str = "irsagen";
+/// Prefix of irsagen's own tag keys; user tags may not use it.
+pub const TAG_PREFIX: &str = "irsagen:";
+
+/// The Kubernetes identity a role trusts.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ServiceAccountRef {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+}
+
+impl ServiceAccountRef {
+    /// `system:serviceaccount:<namespace>:<name>`: the OIDC `sub` claim of its tokens.
+    pub fn subject(&self) -> String {
+        format!("system:serviceaccount:{}:{}", self.namespace, self.name)
+    }
+}
+
+impl std::fmt::Display for ServiceAccountRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// Helm settings of a chart component.
+#[derive(Debug, Clone, Serialize)]
+pub struct HelmSettings {
+    /// Chart name (and the umbrella key).
+    pub chart: String,
+    /// Template id of the values file.
+    pub values_template: String,
+    /// `umbrella` or `standalone`.
+    pub layout: ChartLayout,
+    /// Release namespace; always the ServiceAccount's namespace (the chart runs the pod there).
+    pub release_namespace: String,
+    /// `rbac.serviceAccount.create`: true when the chart creates the ServiceAccount.
+    pub create_service_account: bool,
+}
+
+/// One preset, resolved for one cluster. Load-bearing: templates read these fields by name.
+#[derive(Debug, Clone, Serialize)]
+pub struct Component {
+    /// Preset name.
+    pub preset: String,
+    /// Preset description.
+    pub description: String,
+    /// The ServiceAccount the role trusts.
+    pub service_account: ServiceAccountRef,
+    /// `system:serviceaccount:<ns>:<name>`.
+    pub subject: String,
+    /// Who creates the ServiceAccount.
+    pub service_account_created_by: SaCreator,
+    /// IAM role name (≤ 64).
+    pub role_name: String,
+    /// IAM role ARN, known before anything exists because the name is fixed.
+    pub role_arn: String,
+    /// Customer-managed policy name.
+    pub policy_name: String,
+    /// Customer-managed policy ARN.
+    pub policy_arn: String,
+    /// The policy document, with ARNs in the cluster's partition.
+    pub policy_document: serde_json::Value,
+    /// Where the document comes from.
+    pub policy_source: PolicySource,
+    /// Role tags: irsagen's own, then the user's.
+    pub tags: BTreeMap<String, String>,
+    /// Helm chart settings, for chart presets.
+    pub helm: Option<HelmSettings>,
+    /// EKS addon bound to the role.
+    pub addon: Option<String>,
+    /// `kubectl apply -k` argument that installs the component.
+    pub install_kustomize: Option<String>,
+    /// Deployment whose `serviceAccountName` is patched.
+    pub controller_patch: Option<String>,
+    /// Name of the test pod that runs as the ServiceAccount.
+    pub test_pod_name: String,
+    /// Whether irsagen renders (and `apply --kube` applies) the ServiceAccount manifest.
+    pub renders_service_account: bool,
+}
+
+/// Resolves one preset with its overrides for the cluster in `ctx`.
+pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Result<Component> {
+    let p = &loaded.preset;
+    let field = |f: &str| format!("presets.{}.{f}", p.name);
+
+    // One namespace: the chart runs its pod in the release namespace, so for a chart preset the
+    // release namespace *is* the ServiceAccount's namespace. Two different values would give a
+    // role that trusts one identity while the pod runs as another (the guide's own pages do this).
+    if let (None, Some(_)) = (&p.helm, &o.release_namespace) {
+        return Err(Error::invalid(field("releaseNamespace"), o.release_namespace.clone().unwrap_or_default(), "only applies to presets with a Helm chart"));
+    }
+    if let (None, Some(layout)) = (&p.helm, &o.chart_layout) {
+        return Err(Error::invalid(field("chartLayout"), format!("{layout:?}").to_lowercase(), "only applies to presets with a Helm chart"));
+    }
+    let namespace = match (&o.namespace, &o.release_namespace) {
+        (Some(ns), Some(rel)) if ns != rel => {
+            return Err(Error::invalid(
+                field("releaseNamespace"),
+                rel,
+                format!("must equal namespace `{ns}`: the chart runs the pod as {rel}/<serviceAccount> while the role would trust {ns}/<serviceAccount>; set only one of them"),
+            ));
+        }
+        (Some(ns), _) | (None, Some(ns)) => ns.clone(),
+        (None, None) => p.service_account.namespace.clone(),
+    };
+    rules::namespace(&field("namespace"), &namespace)?;
+    let sa_name = o.service_account.clone().unwrap_or_else(|| p.service_account.name.clone());
+    rules::object_name(&field("serviceAccount"), &sa_name)?;
+    let service_account = ServiceAccountRef { namespace: namespace.clone(), name: sa_name };
+
+    let created_by = o.service_account_created_by.unwrap_or(p.service_account.created_by);
+    if created_by == SaCreator::Helm && p.helm.is_none() {
+        return Err(Error::invalid(field("serviceAccountCreatedBy"), "helm", "needs a preset with a Helm chart; use `eksctl`"));
+    }
+
+    let role_name = match &o.role_name {
+        Some(r) => r.clone(),
+        None => names::bounded(&format!("irsa-{}-{}-{}", ctx.cluster, namespace, service_account.name), 64),
+    };
+    rules::role_name(&field("roleName"), &role_name)?;
+    let policy_name = o.policy_name.clone().unwrap_or_else(|| p.policy.name.clone());
+    rules::policy_name(&field("policyName"), &policy_name)?;
+
+    let mut tags = BTreeMap::from([
+        (MANAGED_BY_KEY.to_string(), MANAGED_BY_VALUE.to_string()),
+        (format!("{TAG_PREFIX}cluster"), ctx.cluster.clone()),
+        (format!("{TAG_PREFIX}preset"), p.name.clone()),
+        (format!("{TAG_PREFIX}service-account"), service_account.to_string()),
+    ]);
+    for (k, v) in ctx.tags.iter().chain(o.tags.iter()) {
+        let f = field(&format!("tags.{k}"));
+        rules::tag_key(&f, k)?;
+        rules::tag_value(&f, v)?;
+        if k == MANAGED_BY_KEY || k.starts_with(TAG_PREFIX) {
+            return Err(Error::invalid(f, k, format!("is reserved: irsagen sets `{MANAGED_BY_KEY}` and `{TAG_PREFIX}*` itself")));
+        }
+        tags.insert(k.clone(), v.clone());
+    }
+    if tags.len() > 50 {
+        return Err(Error::invalid(field("tags"), tags.len().to_string(), "a role takes at most 50 tags, irsagen's 4 included"));
+    }
+
+    let helm = p.helm.as_ref().map(|h| HelmSettings {
+        chart: h.chart.clone(),
+        values_template: h.values_template.clone(),
+        layout: o.chart_layout.unwrap_or(h.layout),
+        release_namespace: namespace.clone(),
+        create_service_account: created_by == SaCreator::Helm,
+    });
+
+    Ok(Component {
+        preset: p.name.clone(),
+        description: p.description.clone(),
+        subject: service_account.subject(),
+        test_pod_name: names::bounded(&format!("test-irsa-{}", service_account.name), 63),
+        renders_service_account: created_by == SaCreator::Eksctl,
+        service_account,
+        service_account_created_by: created_by,
+        role_arn: ctx.iam_arn(&format!("role/{role_name}")),
+        role_name,
+        policy_arn: ctx.iam_arn(&format!("policy/{policy_name}")),
+        policy_name,
+        policy_document: policy_doc::with_partition(&loaded.document, ctx.partition),
+        policy_source: p.policy.source.clone(),
+        tags,
+        helm,
+        addon: p.addon.as_ref().map(|a| a.name.clone()),
+        install_kustomize: p.install.as_ref().map(|i| i.kustomize.clone()),
+        controller_patch: p.controller_patch.as_ref().map(|c| c.name.clone()),
+    })
+}
+
+/// Checks what must hold across components: one role per ServiceAccount (the guide's "Use
+/// Separate Roles"), unique role names, and one document per policy name.
+pub fn check_set(components: &[Component]) -> Result<()> {
+    for (i, a) in components.iter().enumerate() {
+        for b in &components[i + 1..] {
+            if a.service_account == b.service_account {
+                return Err(Error::invalid(
+                    format!("presets.{}.serviceAccount", b.preset),
+                    b.service_account.to_string(),
+                    format!("is also preset `{}`'s ServiceAccount; each ServiceAccount gets its own role", a.preset),
+                ));
+            }
+            if a.role_name == b.role_name {
+                return Err(Error::invalid(format!("presets.{}.roleName", b.preset), &b.role_name, format!("is also preset `{}`'s role name", a.preset)));
+            }
+            if a.policy_name == b.policy_name && a.policy_document != b.policy_document {
+                return Err(Error::invalid(
+                    format!("presets.{}.policyName", b.preset),
+                    &b.policy_name,
+                    format!("is also preset `{}`'s policy, with a different document; one name, one document", a.preset),
+                ));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,92 @@
+//! The validated variables of one cluster. Everything templates read about the cluster is
+//! here; building a `Context` is the only way in, so nothing unvalidated reaches a template.
+
+use crate::error::Result;
+use crate::partition::{self, Partition};
+use crate::rules;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Raw cluster variables as the user gave them (flags over config file), before validation.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterInputs {
+    /// `--cluster`.
+    pub cluster: Option<String>,
+    /// `--region`.
+    pub region: Option<String>,
+    /// `--account` (already resolved if it was `auto`).
+    pub account: Option<String>,
+    /// `--partition`.
+    pub partition: Option<String>,
+    /// `--oidc-issuer` (already resolved if it was `auto`).
+    pub oidc_issuer: Option<String>,
+    /// Tags for every role.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The cluster's IAM OIDC provider, derived from its issuer URL.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct OidcProvider {
+    /// Issuer URL, `https://oidc.eks.<region>.amazonaws.com/id/<ID>`.
+    pub issuer_url: String,
+    /// Issuer without `https://`: IAM's name for the provider and the prefix of its condition keys.
+    pub host_path: String,
+    /// `arn:<partition>:iam::<account>:oidc-provider/<host_path>`.
+    pub provider_arn: String,
+}
+
+/// Validated variables of one cluster. Load-bearing: templates read these fields by name.
+#[derive(Debug, Clone, Serialize)]
+pub struct Context {
+    /// EKS cluster name.
+    pub cluster: String,
+    /// AWS region.
+    pub region: String,
+    /// AWS account id (12 digits).
+    pub account: String,
+    /// ARN partition.
+    pub partition: Partition,
+    /// OIDC provider, when the issuer is known; trust policies need it.
+    pub oidc: Option<OidcProvider>,
+    /// Tags the user wants on every role.
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Context {
+    /// Validates raw inputs. Required: cluster, region, account.
+    pub fn new(inputs: &ClusterInputs) -> Result<Self> {
+        let need = |v: &Option<String>, flag: &str, what: &str| {
+            v.clone().ok_or_else(|| {
+                crate::Error::invalid(flag, "", format!("is required: give {what} with {flag} or in the config file"))
+            })
+        };
+        let cluster = need(&inputs.cluster, "--cluster", "the EKS cluster name")?;
+        let region = need(&inputs.region, "--region", "the cluster's AWS region")?;
+        let account = need(&inputs.account, "--account", "the 12-digit AWS account id (or `auto`)")?;
+        rules::cluster_name("--cluster", &cluster)?;
+        rules::account_id("--account", &account)?;
+        let explicit = inputs.partition.as_deref().map(|p| Partition::parse("--partition", p)).transpose()?;
+        let partition = partition::resolve(&region, explicit)?;
+        let oidc = match &inputs.oidc_issuer {
+            None => None,
+            Some(url) => {
+                let issuer = rules::oidc_issuer("--oidc-issuer", url)?;
+                Some(OidcProvider {
+                    provider_arn: format!("arn:{partition}:iam::{account}:oidc-provider/{}", issuer.host_path),
+                    issuer_url: issuer.url,
+                    host_path: issuer.host_path,
+                })
+            }
+        };
+        for (k, v) in &inputs.tags {
+            rules::tag_key(&format!("tags.{k}"), k)?;
+            rules::tag_value(&format!("tags.{k}"), v)?;
+        }
+        Ok(Context { cluster, region, account, partition, oidc, tags: inputs.tags.clone() })
+    }
+
+    /// `arn:<partition>:iam::<account>:<resource>`.
+    pub fn iam_arn(&self, resource: &str) -> String {
+        format!("arn:{}:iam::{}:{resource}", self.partition, self.account)
+    }
+}

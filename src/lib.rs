@@ -1,0 +1,30 @@
+//! irsagen: render, apply and verify IAM Roles for Service Accounts (IRSA) for Amazon EKS.
+//!
+//! Flow: inputs ([`inputs`], [`config`]) → validated [`context::Context`] → presets resolved
+//! into [`component::Component`]s → templates rendered into a [`bundle::Bundle`] →
+//! validated ([`bundle_check`]) → written or compared ([`emit`]) → applied and verified
+//! against AWS ([`aws`]) and the cluster ([`kube`]).
+#![deny(missing_docs)]
+
+pub mod aws;
+pub mod bundle;
+pub mod bundle_check;
+pub mod component;
+pub mod config;
+pub mod context;
+pub mod emit;
+pub mod error;
+pub mod inputs;
+pub mod kube;
+pub mod names;
+pub mod overrides;
+pub mod partition;
+pub mod policy_doc;
+pub mod preset;
+pub mod render;
+pub mod report;
+pub mod rules;
+pub mod templates;
+pub mod yaml;
+
+pub use error::{Error, Result};

@@ -1,0 +1,320 @@
+//! Presets: one YAML file per component in `presets/` (embedded), plus any `--presets-dir`.
+//! A preset holds the facts a component needs (ServiceAccount, policy and its source, addon,
+//! chart, controller patch); the variables of a cluster are applied later, in `component`.
+
+use crate::error::{Error, Result};
+use crate::overrides::{ChartLayout, SaCreator};
+use crate::rules;
+use include_dir::{Dir, include_dir};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+static EMBEDDED: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/presets");
+
+/// The presets rendered when none is selected: the three the guide sets up.
+pub const DEFAULT_PRESETS: [&str; 3] = ["cluster-autoscaler", "ebs-csi-driver", "efs-csi-driver"];
+
+/// One preset, as written in its YAML file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Preset {
+    /// Name; must equal the file's stem.
+    pub name: String,
+    /// One line for `irsagen presets`.
+    pub description: String,
+    /// The ServiceAccount the role is bound to.
+    pub service_account: PresetServiceAccount,
+    /// The customer-managed policy attached to the role.
+    pub policy: PresetPolicy,
+    /// EKS addon installed with this role (`addons[].serviceAccountRoleARN`).
+    pub addon: Option<PresetAddon>,
+    /// Helm chart whose values irsagen renders.
+    pub helm: Option<PresetHelm>,
+    /// How the component itself is installed, when the guide installs it with kubectl.
+    pub install: Option<PresetInstall>,
+    /// A controller whose pod spec must be pointed at the ServiceAccount (the guide's patch).
+    pub controller_patch: Option<PresetControllerPatch>,
+}
+
+/// ServiceAccount defaults of a preset.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PresetServiceAccount {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// Who creates it; defaults to eksctl.
+    #[serde(default = "default_creator")]
+    pub created_by: SaCreator,
+}
+
+fn default_creator() -> SaCreator {
+    SaCreator::Eksctl
+}
+
+/// Policy of a preset: its name, the document (inline or a file beside the preset) and source.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PresetPolicy {
+    /// Default managed policy name.
+    pub name: String,
+    /// Path of the JSON document, relative to the presets folder.
+    pub document_file: Option<String>,
+    /// The document inline (alternative to `documentFile`).
+    pub document: Option<serde_json::Value>,
+    /// Where the document comes from.
+    pub source: PolicySource,
+}
+
+/// Provenance of a policy document.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PolicySource {
+    /// The guide section this document replaces.
+    pub document: String,
+    /// Upstream repository URL.
+    pub repository: String,
+    /// Path in the repository.
+    pub path: String,
+    /// Commit the copy was taken from.
+    pub commit: String,
+    /// Date of that commit (YYYY-MM-DD).
+    pub date: String,
+    /// Anything a reviewer should know.
+    pub note: Option<String>,
+}
+
+/// An EKS addon bound to the role.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PresetAddon {
+    /// Addon name, e.g. `aws-ebs-csi-driver`.
+    pub name: String,
+}
+
+/// A Helm chart whose values irsagen renders.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PresetHelm {
+    /// Chart name; also the umbrella key.
+    pub chart: String,
+    /// Template id of the values file.
+    pub values_template: String,
+    /// Default layout.
+    #[serde(default = "default_layout")]
+    pub layout: ChartLayout,
+}
+
+fn default_layout() -> ChartLayout {
+    ChartLayout::Umbrella
+}
+
+/// Install step for a component the guide installs with kubectl.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PresetInstall {
+    /// Argument of `kubectl apply -k`.
+    pub kustomize: String,
+}
+
+/// A workload whose `serviceAccountName` irsagen patches.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PresetControllerPatch {
+    /// Workload kind; only `Deployment` is supported.
+    pub kind: String,
+    /// Workload name, in the ServiceAccount's namespace.
+    pub name: String,
+}
+
+/// A preset with its policy document loaded.
+#[derive(Debug, Clone)]
+pub struct LoadedPreset {
+    /// The preset.
+    pub preset: Preset,
+    /// Its policy document, parsed.
+    pub document: serde_json::Value,
+    /// Where it was loaded from (`embedded` or a path), for messages and `presets show`.
+    pub origin: String,
+}
+
+/// Every preset known to this run: the embedded ones, overridden or extended by `--presets-dir`.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    presets: BTreeMap<String, LoadedPreset>,
+}
+
+impl Catalog {
+    /// The embedded presets only.
+    pub fn embedded() -> Result<Self> {
+        let mut presets = BTreeMap::new();
+        for file in EMBEDDED.files() {
+            let path = file.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+                continue;
+            }
+            let origin = format!("presets/{}", path.display());
+            let text = file.contents_utf8().ok_or_else(|| Error::Parse {
+                path: origin.clone(),
+                message: "is not UTF-8".into(),
+            })?;
+            let loaded = load_one(&origin, path, text, |rel| {
+                EMBEDDED
+                    .get_file(rel)
+                    .and_then(|f| f.contents_utf8())
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("embedded file presets/{rel} does not exist"))
+            })?;
+            presets.insert(loaded.preset.name.clone(), loaded);
+        }
+        Ok(Catalog { presets })
+    }
+
+    /// Embedded presets plus every `*.yaml` in `dir` (same name replaces the embedded one).
+    pub fn with_dir(dir: Option<&Path>) -> Result<Self> {
+        let mut catalog = Self::embedded()?;
+        let Some(dir) = dir else { return Ok(catalog) };
+        let io = |source, path: &Path| Error::Io { action: "cannot read presets dir", path: path.to_path_buf(), source };
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .map_err(|e| io(e, dir))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("yaml"))
+            .collect();
+        entries.sort();
+        for path in entries {
+            let text = std::fs::read_to_string(&path).map_err(|e| io(e, &path))?;
+            let origin = path.display().to_string();
+            let stem = Path::new(path.file_name().unwrap_or_default());
+            let loaded = load_one(&origin, stem, &text, |rel| {
+                std::fs::read_to_string(dir.join(rel)).map_err(|e| format!("cannot read {}: {e}", dir.join(rel).display()))
+            })?;
+            catalog.presets.insert(loaded.preset.name.clone(), loaded);
+        }
+        Ok(catalog)
+    }
+
+    /// Looks a preset up by name.
+    pub fn get(&self, name: &str) -> Result<&LoadedPreset> {
+        self.presets.get(name).ok_or_else(|| Error::UnknownPreset {
+            name: name.to_string(),
+            known: self.names().join(", "),
+        })
+    }
+
+    /// All preset names, sorted.
+    pub fn names(&self) -> Vec<String> {
+        self.presets.keys().cloned().collect()
+    }
+
+    /// All presets, sorted by name.
+    pub fn iter(&self) -> impl Iterator<Item = &LoadedPreset> {
+        self.presets.values()
+    }
+}
+
+/// Parses and validates one preset file; `read` fetches `documentFile` relative to its folder.
+fn load_one(
+    origin: &str,
+    file_name: &Path,
+    text: &str,
+    read: impl Fn(&str) -> std::result::Result<String, String>,
+) -> Result<LoadedPreset> {
+    let preset: Preset = crate::yaml::parse(origin, text)?;
+    let bad = |message: String| Error::Parse { path: origin.to_string(), message };
+    let stem = file_name.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    if preset.name != stem {
+        return Err(bad(format!("name `{}` must equal the file name `{stem}`", preset.name)));
+    }
+    rules::preset_name(&format!("{origin}: name"), &preset.name)?;
+    rules::namespace(&format!("{origin}: serviceAccount.namespace"), &preset.service_account.namespace)?;
+    rules::object_name(&format!("{origin}: serviceAccount.name"), &preset.service_account.name)?;
+    rules::policy_name(&format!("{origin}: policy.name"), &preset.policy.name)?;
+    if let Some(p) = &preset.controller_patch {
+        if p.kind != "Deployment" {
+            return Err(bad(format!("controllerPatch.kind `{}` is not supported; only `Deployment` is", p.kind)));
+        }
+        rules::object_name(&format!("{origin}: controllerPatch.name"), &p.name)?;
+    }
+    if let Some(a) = &preset.addon {
+        rules::namespace(&format!("{origin}: addon.name"), &a.name)?;
+    }
+    let document = match (&preset.policy.document_file, &preset.policy.document) {
+        (Some(rel), None) => {
+            let text = read(rel).map_err(|m| bad(format!("policy.documentFile: {m}")))?;
+            serde_json::from_str(&text).map_err(|e| bad(format!("policy.documentFile `{rel}` is not JSON: {e}")))?
+        }
+        (None, Some(doc)) => doc.clone(),
+        _ => return Err(bad("policy must have exactly one of `documentFile` and `document`".into())),
+    };
+    crate::policy_doc::check(&format!("{origin}: policy"), &document)?;
+    let origin = if origin.starts_with("presets/") { "embedded".to_string() } else { origin.to_string() };
+    Ok(LoadedPreset { preset, document, origin })
+}
+
+/// Text for `irsagen presets show NAME`.
+pub fn describe(p: &LoadedPreset) -> String {
+    use crate::bundle::ArtifactKind as K;
+    let pr = &p.preset;
+    let src = &pr.policy.source;
+    let actions: usize = p.document["Statement"]
+        .as_array()
+        .map(|s| s.iter().map(|st| st["Action"].as_array().map_or(1, Vec::len)).sum())
+        .unwrap_or(0);
+    let mut s = format!("{}: {}\n(from {})\n\n", pr.name, pr.description, p.origin);
+    s.push_str(&format!(
+        "ServiceAccount  {}/{} (created by {})\n",
+        pr.service_account.namespace,
+        pr.service_account.name,
+        match pr.service_account.created_by {
+            SaCreator::Eksctl => "eksctl",
+            SaCreator::Helm => "helm",
+        }
+    ));
+    s.push_str(&format!(
+        "Policy          {} ({} statements, {} actions, {} characters without whitespace)\n",
+        pr.policy.name,
+        p.document["Statement"].as_array().map_or(0, Vec::len),
+        actions,
+        crate::policy_doc::iam_length(&p.document)
+    ));
+    s.push_str(&format!("Source          {}\n                {} {}\n                commit {} ({})\n", src.document, src.repository, src.path, src.commit, src.date));
+    if let Some(n) = &src.note {
+        s.push_str(&format!("                {n}\n"));
+    }
+    if let Some(a) = &pr.addon {
+        s.push_str(&format!("EKS addon       {} (serviceAccountRoleARN = the role)\n", a.name));
+    }
+    if let Some(h) = &pr.helm {
+        s.push_str(&format!("Helm chart      {} (layout {:?}, values template {})\n", h.chart, h.layout, h.values_template));
+    }
+    if let Some(i) = &pr.install {
+        s.push_str(&format!("Install         kubectl apply -k {}\n", i.kustomize));
+    }
+    if let Some(c) = &pr.controller_patch {
+        s.push_str(&format!("Patch           {} {} serviceAccountName\n", c.kind, c.name));
+    }
+    s.push_str("\nArtifacts\n");
+    let n = &pr.name;
+    let mut rows = vec![
+        (crate::bundle::layout::policy(n), K::Policy),
+        (format!("{} (with --oidc-issuer)", crate::bundle::layout::trust_policy(n)), K::TrustPolicy),
+    ];
+    if pr.service_account.created_by == SaCreator::Eksctl {
+        rows.push((crate::bundle::layout::service_account(n), K::ServiceAccount));
+    }
+    rows.push((crate::bundle::layout::test_pod(n), K::TestPod));
+    if let Some(c) = &pr.controller_patch {
+        rows.push((crate::bundle::layout::controller_patch(n, &c.name), K::ControllerPatch));
+    }
+    if let Some(h) = &pr.helm {
+        rows.push((crate::bundle::layout::helm_values(&h.chart), K::HelmValues));
+    }
+    rows.push((format!("{} (an iam.serviceAccounts entry)", crate::bundle::layout::EKSCTL_CONFIG), K::EksctlConfig));
+    rows.push((format!("{} (its steps)", crate::bundle::layout::SETUP_SCRIPT), K::SetupScript));
+    for (path, kind) in rows {
+        s.push_str(&format!("  {path}\n      {}\n", kind.about()));
+    }
+    s
+}

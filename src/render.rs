@@ -1,0 +1,157 @@
+//! Rendering: context + presets + templates → a validated [`Bundle`], all in memory.
+
+use crate::bundle::{Artifact, ArtifactKind, Bundle, layout};
+use crate::bundle_check::Checker;
+use crate::component::{self, Component};
+use crate::context::Context;
+use crate::error::Result;
+use crate::overrides::PresetOverrides;
+use crate::preset::Catalog;
+use crate::templates::{Templates, ids};
+use minijinja::context;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The audience EKS puts in projected ServiceAccount tokens for IRSA.
+pub const AUDIENCE: &str = "sts.amazonaws.com";
+
+/// A selected preset with its overrides.
+pub type Selection = Vec<(String, PresetOverrides)>;
+
+/// Renders bundles; holds the catalog, templates and compiled validators so a batch of
+/// clusters pays for loading them once.
+pub struct Renderer {
+    /// Presets known to this renderer.
+    pub catalog: Catalog,
+    templates: Templates,
+    checker: Checker,
+}
+
+/// An IAM tag as the AWS CLI's JSON form wants it.
+#[derive(Serialize)]
+struct Tag<'a> {
+    #[serde(rename = "Key")]
+    key: &'a str,
+    #[serde(rename = "Value")]
+    value: &'a str,
+}
+
+/// What templates see for a component: the component plus where its files go.
+#[derive(Serialize)]
+struct ComponentView<'a> {
+    #[serde(flatten)]
+    c: &'a Component,
+    policy_file: String,
+    patch_file: Option<String>,
+    values_file: Option<String>,
+    /// Tags of the managed policy: irsagen's, without cluster-specific ones (a policy is account-wide).
+    policy_tags: Vec<Tag<'a>>,
+    tag_list: Vec<Tag<'a>>,
+}
+
+impl<'a> ComponentView<'a> {
+    fn new(c: &'a Component) -> Self {
+        ComponentView {
+            c,
+            policy_file: layout::policy(&c.preset),
+            patch_file: c.controller_patch.as_ref().map(|d| layout::controller_patch(&c.preset, d)),
+            values_file: c.helm.as_ref().map(|h| layout::helm_values(&h.chart)),
+            policy_tags: policy_tags(c).into_iter().map(|(key, value)| Tag { key, value }).collect(),
+            tag_list: c.tags.iter().map(|(k, v)| Tag { key: k, value: v }).collect(),
+        }
+    }
+}
+
+/// Tags of a managed policy: `managed-by` and the preset (policies are shared by clusters).
+pub fn policy_tags(c: &Component) -> BTreeMap<&str, &str> {
+    c.tags
+        .iter()
+        .filter(|(k, _)| k.as_str() == component::MANAGED_BY_KEY || k.as_str() == "irsagen:preset")
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
+}
+
+impl Renderer {
+    /// Loads presets (embedded + `presets_dir`) and templates (embedded + `templates_dir`).
+    pub fn new(presets_dir: Option<&Path>, templates_dir: Option<&Path>) -> Result<Self> {
+        Ok(Renderer { catalog: Catalog::with_dir(presets_dir)?, templates: Templates::new(templates_dir)?, checker: Checker::new() })
+    }
+
+    /// Resolves the selection into components, sorted by preset name.
+    pub fn components(&self, ctx: &Context, selection: &[(String, PresetOverrides)]) -> Result<Vec<Component>> {
+        let mut comps = Vec::with_capacity(selection.len());
+        for (name, o) in selection {
+            comps.push(component::resolve(ctx, self.catalog.get(name)?, o)?);
+        }
+        comps.sort_by(|a, b| a.preset.cmp(&b.preset));
+        component::check_set(&comps)?;
+        Ok(comps)
+    }
+
+    /// Renders and validates every artifact. Nothing touches the disk.
+    pub fn render(&self, ctx: &Context, selection: &[(String, PresetOverrides)]) -> Result<Bundle> {
+        let components = self.components(ctx, selection)?;
+        let views: Vec<ComponentView> = components.iter().map(ComponentView::new).collect();
+        let ctx_v = crate::templates::value(ctx);
+        let mut out = Vec::new();
+        let mut add = |path: String, kind, preset: Option<&str>, content| {
+            out.push(Artifact { path, kind, preset: preset.map(str::to_string), content });
+        };
+
+        for view in &views {
+            let c = view.c;
+            let cv = crate::templates::value(view);
+            let one = |id: &str| self.templates.render(id, context! { ctx => ctx_v.clone(), c => cv.clone() });
+            add(layout::policy(&c.preset), ArtifactKind::Policy, Some(&c.preset), one(ids::POLICY)?);
+            if let Some(oidc) = &ctx.oidc {
+                let content = self.templates.render(
+                    ids::TRUST_POLICY,
+                    context! {
+                        ctx => ctx_v.clone(), c => cv.clone(), audience => AUDIENCE,
+                        sub_key => format!("{}:sub", oidc.host_path), aud_key => format!("{}:aud", oidc.host_path),
+                    },
+                )?;
+                add(layout::trust_policy(&c.preset), ArtifactKind::TrustPolicy, Some(&c.preset), content);
+            }
+            if c.renders_service_account {
+                add(layout::service_account(&c.preset), ArtifactKind::ServiceAccount, Some(&c.preset), one(ids::SERVICE_ACCOUNT)?);
+            }
+            add(layout::test_pod(&c.preset), ArtifactKind::TestPod, Some(&c.preset), one(ids::TEST_POD)?);
+            if let Some(path) = &view.patch_file {
+                add(path.clone(), ArtifactKind::ControllerPatch, Some(&c.preset), one(ids::DEPLOYMENT_PATCH)?);
+            }
+            if let (Some(h), Some(path)) = (&c.helm, &view.values_file) {
+                add(path.clone(), ArtifactKind::HelmValues, Some(&c.preset), one(&h.values_template)?);
+            }
+        }
+
+        let all = crate::templates::value(&views);
+        add(
+            layout::EKSCTL_CONFIG.into(),
+            ArtifactKind::EksctlConfig,
+            None,
+            self.templates.render(ids::EKSCTL_CONFIG, context! { ctx => ctx_v.clone(), components => all.clone() })?,
+        );
+        add(
+            layout::SETUP_SCRIPT.into(),
+            ArtifactKind::SetupScript,
+            None,
+            self.templates.render(ids::SETUP_SCRIPT, context! { ctx => ctx_v.clone(), components => all.clone() })?,
+        );
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        let mut files: Vec<BTreeMap<&str, String>> = out
+            .iter()
+            .map(|a| BTreeMap::from([("path", a.path.clone()), ("about", a.kind.about().to_string())]))
+            .collect();
+        files.push(BTreeMap::from([("path", layout::README.to_string()), ("about", ArtifactKind::Readme.about().to_string())]));
+        files.sort_by(|a, b| a["path"].cmp(&b["path"]));
+        let readme = self.templates.render(ids::README, context! { ctx => ctx_v, components => all, files => files })?;
+        out.push(Artifact { path: layout::README.into(), kind: ArtifactKind::Readme, preset: None, content: readme });
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+
+        let bundle = Bundle { context: ctx.clone(), components, artifacts: out };
+        self.checker.check(&bundle)?;
+        Ok(bundle)
+    }
+}

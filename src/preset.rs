@@ -287,7 +287,7 @@ pub fn describe(p: &LoadedPreset) -> String {
         s.push_str(&format!("EKS addon       {} (serviceAccountRoleARN = the role)\n", a.name));
     }
     if let Some(h) = &pr.helm {
-        s.push_str(&format!("Helm chart      {} (layout {:?}, values template {})\n", h.chart, h.layout, h.values_template));
+        s.push_str(&format!("Helm chart      {} (layout {}, values template {})\n", h.chart, format!("{:?}", h.layout).to_lowercase(), h.values_template));
     }
     if let Some(i) = &pr.install {
         s.push_str(&format!("Install         kubectl apply -k {}\n", i.kustomize));

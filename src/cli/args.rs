@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 /// Render, apply and verify IAM Roles for Service Accounts (IRSA) for Amazon EKS.
 #[derive(Debug, Parser)]
-#[command(name = "irsagen", version, about, long_about = None)]
+#[command(name = "irsagen", version, about, long_about = None, args_override_self = true)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]

@@ -1,0 +1,9 @@
+//! The offline suite: everything that needs no AWS and no cluster. `cargo test` runs it.
+
+mod bad_input;
+mod check_mode;
+mod cli;
+mod guide;
+mod setup_script;
+mod snapshots;
+mod support;

@@ -5,8 +5,12 @@
 // v0.0.0 and replaces them with ./staging/... paths, which only work inside
 // the kubernetes repo. Replace directives of dependencies are ignored, so we
 // re-point every k8s.io/* staging module to its published v0.35.4 here.
-// To bump: change every version below together, then
+// To bump: change k8s.io/kubernetes and every replace below together, then
 //   GOFLAGS=-mod=mod go mod tidy  (run inside this directory)
+// and commit go.mod + go.sum. scripts/kube-peer reads the version from here.
+// v1.35.4, not the newer v1.35.5/6: the module proxy reachable here lacks
+// some of their staging modules (externaljwt, kube-proxy, mount-utils), and
+// mixing patch levels across staging modules is not a supported combination.
 module irsagen.test/e2e/kube-apiserver
 
 go 1.25.0

@@ -1,0 +1,91 @@
+//! Shared helpers: the guide's cluster, rendering through the library, and the CLI binary.
+
+use irsagen::bundle::Bundle;
+use irsagen::context::{ClusterInputs, Context};
+use irsagen::overrides::PresetOverrides;
+use irsagen::render::Renderer;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The issuer used throughout the tests (AWS's documented example id).
+pub const ISSUER: &str = "https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE";
+
+/// The guide's cluster: smallest-cluster in us-east-1, an example account, issuer known.
+pub fn guide_inputs() -> ClusterInputs {
+    ClusterInputs {
+        cluster: Some("smallest-cluster".into()),
+        region: Some("us-east-1".into()),
+        account: Some("123456789012".into()),
+        partition: None,
+        oidc_issuer: Some(ISSUER.into()),
+        tags: Default::default(),
+    }
+}
+
+/// The guide's three presets, no overrides.
+pub fn guide_selection() -> Vec<(String, PresetOverrides)> {
+    irsagen::preset::DEFAULT_PRESETS.iter().map(|p| (p.to_string(), PresetOverrides::default())).collect()
+}
+
+/// Renders through the library.
+pub fn render(inputs: &ClusterInputs, selection: &[(String, PresetOverrides)]) -> irsagen::Result<Bundle> {
+    let ctx = Context::new(inputs)?;
+    Renderer::new(None, None)?.render(&ctx, selection)
+}
+
+/// The guide bundle.
+pub fn guide_bundle() -> Bundle {
+    render(&guide_inputs(), &guide_selection()).expect("the guide bundle renders")
+}
+
+/// The `irsagen` binary, with a clean environment for AWS variables.
+pub fn irsagen() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_irsagen"));
+    for v in ["AWS_PROFILE", "AWS_ENDPOINT_URL", "KUBECONFIG"] {
+        c.env_remove(v);
+    }
+    c
+}
+
+/// Flags for the guide's cluster.
+pub const GUIDE_ARGS: [&str; 8] =
+    ["--cluster", "smallest-cluster", "--region", "us-east-1", "--account", "123456789012", "--oidc-issuer", ISSUER];
+
+/// `render` with the guide's flags plus `extra`.
+pub fn render_cmd(extra: &[&str]) -> Command {
+    let mut c = irsagen();
+    c.arg("render").args(GUIDE_ARGS).args(extra);
+    c
+}
+
+/// insta settings: snapshots in the top-level snapshots/ folder, no module prefix.
+pub fn insta_settings() -> insta::Settings {
+    let mut s = insta::Settings::clone_current();
+    s.set_snapshot_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("snapshots"));
+    s.set_prepend_module_to_snapshot(false);
+    s.set_omit_expression(true);
+    s
+}
+
+/// Every file below `dir` with its bytes, sorted: to prove a failed run changed nothing.
+pub fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((p.clone(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Path to a fixture file.
+pub fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)
+}

@@ -20,21 +20,31 @@ fn inputs(cluster: &str) -> ClusterInputs {
 }
 
 fn selection() -> Vec<(String, PresetOverrides)> {
-    irsagen::preset::DEFAULT_PRESETS.iter().map(|p| (p.to_string(), PresetOverrides::default())).collect()
+    irsagen::preset::DEFAULT_PRESETS
+        .iter()
+        .map(|p| (p.to_string(), PresetOverrides::default()))
+        .collect()
 }
 
 fn benches(c: &mut Criterion) {
     let sel = selection();
     let ctx = Context::new(&inputs("smallest-cluster")).unwrap();
-    c.bench_function("guide bundle, fresh renderer (presets, templates, schema compiled)", |b| {
-        b.iter(|| {
-            let r = Renderer::new(None, None).unwrap();
-            black_box(r.render(&ctx, &sel).unwrap())
-        })
-    });
+    c.bench_function(
+        "guide bundle, fresh renderer (presets, templates, schema compiled)",
+        |b| {
+            b.iter(|| {
+                let r = Renderer::new(None, None).unwrap();
+                black_box(r.render(&ctx, &sel).unwrap())
+            })
+        },
+    );
     let renderer = Renderer::new(None, None).unwrap();
-    c.bench_function("guide bundle, reused renderer", |b| b.iter(|| black_box(renderer.render(&ctx, &sel).unwrap())));
-    let contexts: Vec<Context> = (0..1000).map(|i| Context::new(&inputs(&format!("cluster-{i:04}"))).unwrap()).collect();
+    c.bench_function("guide bundle, reused renderer", |b| {
+        b.iter(|| black_box(renderer.render(&ctx, &sel).unwrap()))
+    });
+    let contexts: Vec<Context> = (0..1000)
+        .map(|i| Context::new(&inputs(&format!("cluster-{i:04}"))).unwrap())
+        .collect();
     let mut group = c.benchmark_group("batch");
     group.sample_size(10);
     group.bench_function("1,000 clusters x 3 presets, one renderer", |b| {

@@ -33,13 +33,21 @@ impl ArtifactKind {
     pub fn about(self) -> &'static str {
         match self {
             ArtifactKind::Policy => "IAM policy document (the guide's \"Create IAM Policy\")",
-            ArtifactKind::TrustPolicy => "IAM role trust policy: this cluster's OIDC provider, exact ServiceAccount subject and sts.amazonaws.com audience",
-            ArtifactKind::EksctlConfig => "eksctl ClusterConfig: withOIDC, iamserviceaccounts with fixed role names, addons",
+            ArtifactKind::TrustPolicy => {
+                "IAM role trust policy: this cluster's OIDC provider, exact ServiceAccount subject and sts.amazonaws.com audience"
+            }
+            ArtifactKind::EksctlConfig => {
+                "eksctl ClusterConfig: withOIDC, iamserviceaccounts with fixed role names, addons"
+            }
             ArtifactKind::HelmValues => "Helm values with the real role ARN (the guide's \"Update Helm Values\")",
             ArtifactKind::ServiceAccount => "ServiceAccount with the eks.amazonaws.com/role-arn annotation",
             ArtifactKind::TestPod => "test pod running as the ServiceAccount (the guide's test-pod.yaml)",
-            ArtifactKind::ControllerPatch => "Deployment patch pointing the controller at the ServiceAccount (the guide's kubectl patch)",
-            ArtifactKind::SetupScript => "bash script doing the whole setup with aws, eksctl and kubectl (the guide's setup-irsa.sh, for every preset)",
+            ArtifactKind::ControllerPatch => {
+                "Deployment patch pointing the controller at the ServiceAccount (the guide's kubectl patch)"
+            }
+            ArtifactKind::SetupScript => {
+                "bash script doing the whole setup with aws, eksctl and kubectl (the guide's setup-irsa.sh, for every preset)"
+            }
             ArtifactKind::Readme => "this file",
         }
     }

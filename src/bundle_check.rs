@@ -57,27 +57,39 @@ impl Checker {
         self.eksctl
             .get_or_init(|| jsonschema::draft7::new(&eksctl_schema()).map_err(|e| e.to_string()))
             .as_ref()
-            .map_err(|m| Error::RenderedInvalid { path: "reference/eksctl/clusterconfig.schema.json".into(), message: m.clone() })
+            .map_err(|m| Error::RenderedInvalid {
+                path: "reference/eksctl/clusterconfig.schema.json".into(),
+                message: m.clone(),
+            })
     }
 
     fn chart_values(&self) -> Result<&Value> {
         self.chart_values
             .get_or_init(|| serde_saphyr::from_str(CLUSTER_AUTOSCALER_VALUES).map_err(|e| e.to_string()))
             .as_ref()
-            .map_err(|m| Error::RenderedInvalid { path: "reference/charts/cluster-autoscaler/values.yaml".into(), message: m.clone() })
+            .map_err(|m| Error::RenderedInvalid {
+                path: "reference/charts/cluster-autoscaler/values.yaml".into(),
+                message: m.clone(),
+            })
     }
 
     /// Checks every artifact of `bundle`; the first problem is returned.
     pub fn check(&self, bundle: &Bundle) -> Result<()> {
         for a in &bundle.artifacts {
-            let comp = a.preset.as_ref().and_then(|p| bundle.components.iter().find(|c| &c.preset == p));
+            let comp = a
+                .preset
+                .as_ref()
+                .and_then(|p| bundle.components.iter().find(|c| &c.preset == p));
             self.check_one(bundle, a, comp)?;
         }
         Ok(())
     }
 
     fn check_one(&self, bundle: &Bundle, a: &Artifact, c: Option<&Component>) -> Result<()> {
-        let bad = |message: String| Error::RenderedInvalid { path: a.path.clone(), message };
+        let bad = |message: String| Error::RenderedInvalid {
+            path: a.path.clone(),
+            message,
+        };
         let need = || c.ok_or_else(|| bad("has no preset".into()));
         match a.kind {
             ArtifactKind::Policy => {
@@ -86,7 +98,9 @@ impl Checker {
                 policy_doc::check(&a.path, &doc)?;
                 limit(a, &doc, MANAGED_POLICY_LIMIT, "managed policy")?;
                 if doc != c.policy_document {
-                    return Err(bad("differs from the preset's document (the template changed it)".into()));
+                    return Err(bad(
+                        "differs from the preset's document (the template changed it)".into()
+                    ));
                 }
             }
             ArtifactKind::TrustPolicy => {
@@ -94,7 +108,11 @@ impl Checker {
                 let doc = parse_json(a)?;
                 policy_doc::check(&a.path, &doc)?;
                 limit(a, &doc, TRUST_POLICY_LIMIT, "trust policy")?;
-                let oidc = bundle.context.oidc.as_ref().ok_or_else(|| bad("rendered without an OIDC issuer".into()))?;
+                let oidc = bundle
+                    .context
+                    .oidc
+                    .as_ref()
+                    .ok_or_else(|| bad("rendered without an OIDC issuer".into()))?;
                 let expected = json!({
                     "Effect": "Allow",
                     "Principal": {"Federated": oidc.provider_arn},
@@ -115,10 +133,15 @@ impl Checker {
             ArtifactKind::EksctlConfig => {
                 let doc = parse_yaml(a)?;
                 let validator = self.eksctl()?;
-                let errors: Vec<String> =
-                    validator.iter_errors(&doc).map(|e| format!("at `{}`: {e}", e.instance_path())).collect();
+                let errors: Vec<String> = validator
+                    .iter_errors(&doc)
+                    .map(|e| format!("at `{}`: {e}", e.instance_path()))
+                    .collect();
                 if !errors.is_empty() {
-                    return Err(bad(format!("does not match eksctl's ClusterConfig schema: {}", errors.join("; "))));
+                    return Err(bad(format!(
+                        "does not match eksctl's ClusterConfig schema: {}",
+                        errors.join("; ")
+                    )));
                 }
                 let sas = doc["iam"]["serviceAccounts"].as_array().cloned().unwrap_or_default();
                 if sas.len() != bundle.components.len() {
@@ -131,7 +154,10 @@ impl Checker {
                         && sa["attachPolicyARNs"] == json!([c.policy_arn])
                         && sa.get("roleOnly").and_then(Value::as_bool).unwrap_or(false) != c.renders_service_account;
                     if !same {
-                        return Err(bad(format!("iam.serviceAccounts entry for {} disagrees with preset {}", c.service_account, c.preset)));
+                        return Err(bad(format!(
+                            "iam.serviceAccounts entry for {} disagrees with preset {}",
+                            c.service_account, c.preset
+                        )));
                     }
                 }
             }
@@ -160,13 +186,23 @@ impl Checker {
                     && sa["create"] == json!(h.create_service_account)
                     && sa["annotations"]["eks.amazonaws.com/role-arn"] == json!(c.role_arn);
                 if !same {
-                    return Err(bad(format!("rbac.serviceAccount must name {} with role {}", c.service_account.name, c.role_arn)));
+                    return Err(bad(format!(
+                        "rbac.serviceAccount must name {} with role {}",
+                        c.service_account.name, c.role_arn
+                    )));
                 }
             }
             ArtifactKind::ServiceAccount => {
                 let c = need()?;
                 let doc = parse_yaml(a)?;
-                expect_object(a, &doc, "v1", "ServiceAccount", &c.service_account.name, &c.service_account.namespace)?;
+                expect_object(
+                    a,
+                    &doc,
+                    "v1",
+                    "ServiceAccount",
+                    &c.service_account.name,
+                    &c.service_account.namespace,
+                )?;
                 if doc["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] != json!(c.role_arn) {
                     return Err(bad(format!("must carry eks.amazonaws.com/role-arn `{}`", c.role_arn)));
                 }
@@ -195,15 +231,23 @@ impl Checker {
 }
 
 fn parse_json(a: &Artifact) -> Result<Value> {
-    serde_json::from_str(&a.content).map_err(|e| Error::RenderedInvalid { path: a.path.clone(), message: format!("is not JSON: {e}") })
+    serde_json::from_str(&a.content).map_err(|e| Error::RenderedInvalid {
+        path: a.path.clone(),
+        message: format!("is not JSON: {e}"),
+    })
 }
 
 fn parse_yaml(a: &Artifact) -> Result<Value> {
-    let docs: Vec<Value> = serde_saphyr::from_multiple(&a.content)
-        .map_err(|e| Error::RenderedInvalid { path: a.path.clone(), message: format!("is not YAML: {e}") })?;
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&a.content).map_err(|e| Error::RenderedInvalid {
+        path: a.path.clone(),
+        message: format!("is not YAML: {e}"),
+    })?;
     match <[Value; 1]>::try_from(docs) {
         Ok([doc]) if doc.is_object() => Ok(doc),
-        _ => Err(Error::RenderedInvalid { path: a.path.clone(), message: "must be exactly one YAML mapping".into() }),
+        _ => Err(Error::RenderedInvalid {
+            path: a.path.clone(),
+            message: "must be exactly one YAML mapping".into(),
+        }),
     }
 }
 
@@ -226,7 +270,10 @@ fn expect_object(a: &Artifact, doc: &Value, api: &str, kind: &str, name: &str, n
     if ok {
         Ok(())
     } else {
-        Err(Error::RenderedInvalid { path: a.path.clone(), message: format!("must be {api} {kind} {ns}/{name}") })
+        Err(Error::RenderedInvalid {
+            path: a.path.clone(),
+            message: format!("must be {api} {kind} {ns}/{name}"),
+        })
     }
 }
 
@@ -239,7 +286,11 @@ fn unknown_keys(ours: &Value, chart: &Value, prefix: &str) -> std::result::Resul
         return Ok(());
     }
     for (k, v) in ours {
-        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
         match chart.get(k) {
             None => return Err(path),
             Some(cv) => unknown_keys(v, cv, &path)?,
@@ -264,7 +315,17 @@ mod tests {
     #[test]
     fn chart_keys() {
         let chart: Value = serde_saphyr::from_str(CLUSTER_AUTOSCALER_VALUES).unwrap();
-        assert!(unknown_keys(&json!({"rbac":{"serviceAccount":{"name":"x","annotations":{"a":"b"}}},"awsRegion":"r"}), &chart, "").is_ok());
-        assert_eq!(unknown_keys(&json!({"rbac":{"serviceAcount":{}}}), &chart, ""), Err("rbac.serviceAcount".into()));
+        assert!(
+            unknown_keys(
+                &json!({"rbac":{"serviceAccount":{"name":"x","annotations":{"a":"b"}}},"awsRegion":"r"}),
+                &chart,
+                ""
+            )
+            .is_ok()
+        );
+        assert_eq!(
+            unknown_keys(&json!({"rbac":{"serviceAcount":{}}}), &chart, ""),
+            Err("rbac.serviceAcount".into())
+        );
     }
 }

@@ -104,35 +104,58 @@ pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Res
     // release namespace *is* the ServiceAccount's namespace. Two different values would give a
     // role that trusts one identity while the pod runs as another (the guide's own pages do this).
     if let (None, Some(_)) = (&p.helm, &o.release_namespace) {
-        return Err(Error::invalid(field("releaseNamespace"), o.release_namespace.clone().unwrap_or_default(), "only applies to presets with a Helm chart"));
+        return Err(Error::invalid(
+            field("releaseNamespace"),
+            o.release_namespace.clone().unwrap_or_default(),
+            "only applies to presets with a Helm chart",
+        ));
     }
     if let (None, Some(layout)) = (&p.helm, &o.chart_layout) {
-        return Err(Error::invalid(field("chartLayout"), format!("{layout:?}").to_lowercase(), "only applies to presets with a Helm chart"));
+        return Err(Error::invalid(
+            field("chartLayout"),
+            format!("{layout:?}").to_lowercase(),
+            "only applies to presets with a Helm chart",
+        ));
     }
     let namespace = match (&o.namespace, &o.release_namespace) {
         (Some(ns), Some(rel)) if ns != rel => {
             return Err(Error::invalid(
                 field("releaseNamespace"),
                 rel,
-                format!("must equal namespace `{ns}`: the chart runs the pod as {rel}/<serviceAccount> while the role would trust {ns}/<serviceAccount>; set only one of them"),
+                format!(
+                    "must equal namespace `{ns}`: the chart runs the pod as {rel}/<serviceAccount> while the role would trust {ns}/<serviceAccount>; set only one of them"
+                ),
             ));
         }
         (Some(ns), _) | (None, Some(ns)) => ns.clone(),
         (None, None) => p.service_account.namespace.clone(),
     };
     rules::namespace(&field("namespace"), &namespace)?;
-    let sa_name = o.service_account.clone().unwrap_or_else(|| p.service_account.name.clone());
+    let sa_name = o
+        .service_account
+        .clone()
+        .unwrap_or_else(|| p.service_account.name.clone());
     rules::object_name(&field("serviceAccount"), &sa_name)?;
-    let service_account = ServiceAccountRef { namespace: namespace.clone(), name: sa_name };
+    let service_account = ServiceAccountRef {
+        namespace: namespace.clone(),
+        name: sa_name,
+    };
 
     let created_by = o.service_account_created_by.unwrap_or(p.service_account.created_by);
     if created_by == SaCreator::Helm && p.helm.is_none() {
-        return Err(Error::invalid(field("serviceAccountCreatedBy"), "helm", "needs a preset with a Helm chart; use `eksctl`"));
+        return Err(Error::invalid(
+            field("serviceAccountCreatedBy"),
+            "helm",
+            "needs a preset with a Helm chart; use `eksctl`",
+        ));
     }
 
     let role_name = match &o.role_name {
         Some(r) => r.clone(),
-        None => names::bounded(&format!("irsa-{}-{}-{}", ctx.cluster, namespace, service_account.name), 64),
+        None => names::bounded(
+            &format!("irsa-{}-{}-{}", ctx.cluster, namespace, service_account.name),
+            64,
+        ),
     };
     rules::role_name(&field("roleName"), &role_name)?;
     let policy_name = o.policy_name.clone().unwrap_or_else(|| p.policy.name.clone());
@@ -149,12 +172,20 @@ pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Res
         rules::tag_key(&f, k)?;
         rules::tag_value(&f, v)?;
         if k == MANAGED_BY_KEY || k.starts_with(TAG_PREFIX) {
-            return Err(Error::invalid(f, k, format!("is reserved: irsagen sets `{MANAGED_BY_KEY}` and `{TAG_PREFIX}*` itself")));
+            return Err(Error::invalid(
+                f,
+                k,
+                format!("is reserved: irsagen sets `{MANAGED_BY_KEY}` and `{TAG_PREFIX}*` itself"),
+            ));
         }
         tags.insert(k.clone(), v.clone());
     }
     if tags.len() > 50 {
-        return Err(Error::invalid(field("tags"), tags.len().to_string(), "a role takes at most 50 tags, irsagen's 4 included"));
+        return Err(Error::invalid(
+            field("tags"),
+            tags.len().to_string(),
+            "a role takes at most 50 tags, irsagen's 4 included",
+        ));
     }
 
     let helm = p.helm.as_ref().map(|h| HelmSettings {
@@ -196,17 +227,27 @@ pub fn check_set(components: &[Component]) -> Result<()> {
                 return Err(Error::invalid(
                     format!("presets.{}.serviceAccount", b.preset),
                     b.service_account.to_string(),
-                    format!("is also preset `{}`'s ServiceAccount; each ServiceAccount gets its own role", a.preset),
+                    format!(
+                        "is also preset `{}`'s ServiceAccount; each ServiceAccount gets its own role",
+                        a.preset
+                    ),
                 ));
             }
             if a.role_name == b.role_name {
-                return Err(Error::invalid(format!("presets.{}.roleName", b.preset), &b.role_name, format!("is also preset `{}`'s role name", a.preset)));
+                return Err(Error::invalid(
+                    format!("presets.{}.roleName", b.preset),
+                    &b.role_name,
+                    format!("is also preset `{}`'s role name", a.preset),
+                ));
             }
             if a.policy_name == b.policy_name && a.policy_document != b.policy_document {
                 return Err(Error::invalid(
                     format!("presets.{}.policyName", b.preset),
                     &b.policy_name,
-                    format!("is also preset `{}`'s policy, with a different document; one name, one document", a.preset),
+                    format!(
+                        "is also preset `{}`'s policy, with a different document; one name, one document",
+                        a.preset
+                    ),
                 ));
             }
         }

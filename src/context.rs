@@ -57,7 +57,11 @@ impl Context {
     pub fn new(inputs: &ClusterInputs) -> Result<Self> {
         let need = |v: &Option<String>, flag: &str, what: &str| {
             v.clone().ok_or_else(|| {
-                crate::Error::invalid(flag, "", format!("is required: give {what} with {flag} or in the config file"))
+                crate::Error::invalid(
+                    flag,
+                    "",
+                    format!("is required: give {what} with {flag} or in the config file"),
+                )
             })
         };
         let cluster = need(&inputs.cluster, "--cluster", "the EKS cluster name")?;
@@ -65,7 +69,11 @@ impl Context {
         let account = need(&inputs.account, "--account", "the 12-digit AWS account id (or `auto`)")?;
         rules::cluster_name("--cluster", &cluster)?;
         rules::account_id("--account", &account)?;
-        let explicit = inputs.partition.as_deref().map(|p| Partition::parse("--partition", p)).transpose()?;
+        let explicit = inputs
+            .partition
+            .as_deref()
+            .map(|p| Partition::parse("--partition", p))
+            .transpose()?;
         let partition = partition::resolve(&region, explicit)?;
         let oidc = match &inputs.oidc_issuer {
             None => None,
@@ -82,7 +90,14 @@ impl Context {
             rules::tag_key(&format!("tags.{k}"), k)?;
             rules::tag_value(&format!("tags.{k}"), v)?;
         }
-        Ok(Context { cluster, region, account, partition, oidc, tags: inputs.tags.clone() })
+        Ok(Context {
+            cluster,
+            region,
+            account,
+            partition,
+            oidc,
+            tags: inputs.tags.clone(),
+        })
     }
 
     /// `arn:<partition>:iam::<account>:<resource>`.

@@ -33,7 +33,11 @@ pub struct WriteReport {
 }
 
 fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
-    move |source| Error::Io { action, path: path.to_path_buf(), source }
+    move |source| Error::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Every regular file below `dir` (hidden files and folders skipped), relative and sorted.
@@ -75,7 +79,10 @@ pub fn compare(bundle: &Bundle, dir: &Path) -> Result<Comparison> {
         }
     }
     let produced: BTreeSet<&str> = bundle.artifacts.iter().map(|a| a.path.as_str()).collect();
-    cmp.extra = existing.into_iter().filter(|p| !produced.contains(p.as_str())).collect();
+    cmp.extra = existing
+        .into_iter()
+        .filter(|p| !produced.contains(p.as_str()))
+        .collect();
     Ok(cmp)
 }
 
@@ -84,11 +91,20 @@ pub fn diff(bundle: &Bundle, dir: &Path, cmp: &Comparison) -> Result<String> {
     let mut out = String::new();
     let mut one = |path: &str, old: &str, new: &str| {
         let d = similar::TextDiff::from_lines(old, new);
-        out.push_str(&d.unified_diff().context_radius(3).header(&format!("a/{path}"), &format!("b/{path}")).to_string());
+        out.push_str(
+            &d.unified_diff()
+                .context_radius(3)
+                .header(&format!("a/{path}"), &format!("b/{path}"))
+                .to_string(),
+        );
     };
     for p in &cmp.changed {
         let old = std::fs::read(dir.join(p)).map_err(io("cannot read", &dir.join(p)))?;
-        one(p, &String::from_utf8_lossy(&old), &bundle.get(p).map(|a| a.content.clone()).unwrap_or_default());
+        one(
+            p,
+            &String::from_utf8_lossy(&old),
+            &bundle.get(p).map(|a| a.content.clone()).unwrap_or_default(),
+        );
     }
     for p in &cmp.missing {
         one(p, "", &bundle.get(p).map(|a| a.content.clone()).unwrap_or_default());
@@ -107,7 +123,12 @@ pub fn check(bundle: &Bundle, dir: &Path, command: &str) -> Result<()> {
     if count == 0 {
         return Ok(());
     }
-    Err(Error::Stale { count, dir: dir.display().to_string(), command: command.to_string(), diff: diff(bundle, dir, &cmp)? })
+    Err(Error::Stale {
+        count,
+        dir: dir.display().to_string(),
+        command: command.to_string(),
+        diff: diff(bundle, dir, &cmp)?,
+    })
 }
 
 /// Writes the bundle into `dir`. Changed files are first all written to temporary files beside
@@ -120,7 +141,10 @@ pub fn write(bundle: &Bundle, dir: &Path, prune: bool) -> Result<WriteReport> {
             let target = dir.join(p);
             let parent = target.parent().unwrap_or(dir).to_path_buf();
             std::fs::create_dir_all(&parent).map_err(io("cannot create directory", &parent))?;
-            let tmp = parent.join(format!(".{}.irsagen-tmp", target.file_name().unwrap_or_default().to_string_lossy()));
+            let tmp = parent.join(format!(
+                ".{}.irsagen-tmp",
+                target.file_name().unwrap_or_default().to_string_lossy()
+            ));
             let content = bundle.get(p).map(|a| a.content.as_bytes()).unwrap_or_default();
             std::fs::write(&tmp, content).map_err(io("cannot write", &tmp))?;
             staged.push((tmp.clone(), target.clone()));

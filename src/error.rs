@@ -102,7 +102,11 @@ pub enum Error {
 impl Error {
     /// Shorthand for [`Error::Invalid`].
     pub fn invalid(field: impl Into<String>, value: impl Into<String>, rule: impl Into<String>) -> Self {
-        Error::Invalid { field: field.into(), value: value.into(), rule: rule.into() }
+        Error::Invalid {
+            field: field.into(),
+            value: value.into(),
+            rule: rule.into(),
+        }
     }
 
     /// Process exit status for this error: 1 = a check found a difference or failure,

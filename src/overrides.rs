@@ -52,13 +52,18 @@ pub struct PresetOverrides {
 }
 
 /// The fields `--set` accepts, for error messages.
-const SET_FIELDS: &str = "namespace, serviceAccount, roleName, policyName, tags.KEY, serviceAccountCreatedBy, chartLayout, releaseNamespace";
+const SET_FIELDS: &str =
+    "namespace, serviceAccount, roleName, policyName, tags.KEY, serviceAccountCreatedBy, chartLayout, releaseNamespace";
 
 /// Applies one `--set PRESET.FIELD=VALUE` to the map of overrides.
 pub fn apply_set(map: &mut BTreeMap<String, PresetOverrides>, spec: &str) -> Result<()> {
     let bad = |rule: &str| Error::invalid("--set", spec, rule);
-    let (path, value) = spec.split_once('=').ok_or_else(|| bad("must look like PRESET.FIELD=VALUE"))?;
-    let (preset, field) = path.split_once('.').ok_or_else(|| bad("must look like PRESET.FIELD=VALUE"))?;
+    let (path, value) = spec
+        .split_once('=')
+        .ok_or_else(|| bad("must look like PRESET.FIELD=VALUE"))?;
+    let (preset, field) = path
+        .split_once('.')
+        .ok_or_else(|| bad("must look like PRESET.FIELD=VALUE"))?;
     crate::rules::preset_name("--set preset", preset)?;
     let o = map.entry(preset.to_string()).or_default();
     let value = value.to_string();
@@ -72,14 +77,26 @@ pub fn apply_set(map: &mut BTreeMap<String, PresetOverrides>, spec: &str) -> Res
             o.service_account_created_by = Some(match value.as_str() {
                 "eksctl" => SaCreator::Eksctl,
                 "helm" => SaCreator::Helm,
-                _ => return Err(Error::invalid(format!("--set {path}"), value, "must be `eksctl` or `helm`")),
+                _ => {
+                    return Err(Error::invalid(
+                        format!("--set {path}"),
+                        value,
+                        "must be `eksctl` or `helm`",
+                    ));
+                }
             })
         }
         "chartLayout" => {
             o.chart_layout = Some(match value.as_str() {
                 "umbrella" => ChartLayout::Umbrella,
                 "standalone" => ChartLayout::Standalone,
-                _ => return Err(Error::invalid(format!("--set {path}"), value, "must be `umbrella` or `standalone`")),
+                _ => {
+                    return Err(Error::invalid(
+                        format!("--set {path}"),
+                        value,
+                        "must be `umbrella` or `standalone`",
+                    ));
+                }
             })
         }
         f => match f.strip_prefix("tags.") {
@@ -104,7 +121,10 @@ pub fn merge(base: &PresetOverrides, over: &PresetOverrides) -> PresetOverrides 
         tags,
         service_account_created_by: over.service_account_created_by.or(base.service_account_created_by),
         chart_layout: over.chart_layout.or(base.chart_layout),
-        release_namespace: over.release_namespace.clone().or_else(|| base.release_namespace.clone()),
+        release_namespace: over
+            .release_namespace
+            .clone()
+            .or_else(|| base.release_namespace.clone()),
     }
 }
 
@@ -127,7 +147,13 @@ mod tests {
     #[test]
     fn refuses_bad_set() {
         let mut m = BTreeMap::new();
-        for s in ["x", "x=1", "cluster-autoscaler.bogus=1", "cluster-autoscaler.chartLayout=flat", "Bad_Preset.namespace=x"] {
+        for s in [
+            "x",
+            "x=1",
+            "cluster-autoscaler.bogus=1",
+            "cluster-autoscaler.chartLayout=flat",
+            "Bad_Preset.namespace=x",
+        ] {
             let e = apply_set(&mut m, s).unwrap_err().to_string();
             assert!(e.starts_with("invalid --set"), "{s}: {e}");
         }

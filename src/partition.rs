@@ -76,7 +76,11 @@ impl Partition {
             "aws" => Ok(Partition::Aws),
             "aws-cn" => Ok(Partition::AwsCn),
             "aws-us-gov" => Ok(Partition::AwsUsGov),
-            _ => Err(Error::invalid(field, value, "must be one of `aws`, `aws-cn`, `aws-us-gov`")),
+            _ => Err(Error::invalid(
+                field,
+                value,
+                "must be one of `aws`, `aws-cn`, `aws-us-gov`",
+            )),
         }
     }
 

@@ -15,8 +15,13 @@ pub const TRUST_POLICY_LIMIT: usize = 2_048;
 /// (or principal, for trust policies).
 pub fn check(field: &str, doc: &Value) -> Result<()> {
     let bad = |rule: String| Err(Error::invalid(field, compact(doc), rule));
-    let Some(obj) = doc.as_object() else { return bad("must be a JSON object".into()) };
-    if let Some(k) = obj.keys().find(|k| !["Version", "Id", "Statement"].contains(&k.as_str())) {
+    let Some(obj) = doc.as_object() else {
+        return bad("must be a JSON object".into());
+    };
+    if let Some(k) = obj
+        .keys()
+        .find(|k| !["Version", "Id", "Statement"].contains(&k.as_str()))
+    {
         return bad(format!("unknown top-level key `{k}`"));
     }
     if obj.get("Version").and_then(Value::as_str) != Some("2012-10-17") {
@@ -28,9 +33,20 @@ pub fn check(field: &str, doc: &Value) -> Result<()> {
         _ => return bad("`Statement` must be a non-empty list of statements".into()),
     };
     for (i, s) in statements.iter().enumerate() {
-        let Some(s) = s.as_object() else { return bad(format!("Statement[{i}] must be an object")) };
-        const KNOWN: [&str; 9] =
-            ["Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Principal", "NotPrincipal", "Condition"];
+        let Some(s) = s.as_object() else {
+            return bad(format!("Statement[{i}] must be an object"));
+        };
+        const KNOWN: [&str; 9] = [
+            "Sid",
+            "Effect",
+            "Action",
+            "NotAction",
+            "Resource",
+            "NotResource",
+            "Principal",
+            "NotPrincipal",
+            "Condition",
+        ];
         if let Some(k) = s.keys().find(|k| !KNOWN.contains(&k.as_str())) {
             return bad(format!("Statement[{i}] has unknown key `{k}`"));
         }
@@ -39,15 +55,29 @@ pub fn check(field: &str, doc: &Value) -> Result<()> {
             _ => return bad(format!("Statement[{i}].Effect must be \"Allow\" or \"Deny\"")),
         }
         let actions = s.get("Action").or_else(|| s.get("NotAction"));
-        let Some(actions) = actions else { return bad(format!("Statement[{i}] needs `Action` or `NotAction`")) };
-        for a in strings(actions).ok_or_else(|| Error::invalid(field, compact(doc), format!("Statement[{i}].Action must be a string or a list of strings")))? {
+        let Some(actions) = actions else {
+            return bad(format!("Statement[{i}] needs `Action` or `NotAction`"));
+        };
+        for a in strings(actions).ok_or_else(|| {
+            Error::invalid(
+                field,
+                compact(doc),
+                format!("Statement[{i}].Action must be a string or a list of strings"),
+            )
+        })? {
             if !is_action(a) {
-                return bad(format!("Statement[{i}] action `{a}` must look like `service:ActionName` (or `*`)"));
+                return bad(format!(
+                    "Statement[{i}] action `{a}` must look like `service:ActionName` (or `*`)"
+                ));
             }
         }
-        let has_target = ["Resource", "NotResource", "Principal", "NotPrincipal"].iter().any(|k| s.contains_key(*k));
+        let has_target = ["Resource", "NotResource", "Principal", "NotPrincipal"]
+            .iter()
+            .any(|k| s.contains_key(*k));
         if !has_target {
-            return bad(format!("Statement[{i}] needs `Resource` (or `Principal` in a trust policy)"));
+            return bad(format!(
+                "Statement[{i}] needs `Resource` (or `Principal` in a trust policy)"
+            ));
         }
         if let Some(c) = s.get("Condition") {
             if !c.is_object() {
@@ -71,9 +101,13 @@ fn is_action(a: &str) -> bool {
     if a == "*" {
         return true;
     }
-    let Some((svc, name)) = a.split_once(':') else { return false };
+    let Some((svc, name)) = a.split_once(':') else {
+        return false;
+    };
     !svc.is_empty()
-        && svc.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && svc
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !name.is_empty()
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'*')
 }
@@ -86,7 +120,11 @@ pub fn with_partition(doc: &Value, partition: Partition) -> Value {
             None => doc.clone(),
         },
         Value::Array(a) => Value::Array(a.iter().map(|v| with_partition(v, partition)).collect()),
-        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), with_partition(v, partition))).collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| (k.clone(), with_partition(v, partition)))
+                .collect(),
+        ),
         _ => doc.clone(),
     }
 }
@@ -109,7 +147,11 @@ mod tests {
 
     #[test]
     fn accepts_a_policy_and_a_trust_policy() {
-        check("p", &json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ec2:Describe*"],"Resource":"*"}]})).unwrap();
+        check(
+            "p",
+            &json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ec2:Describe*"],"Resource":"*"}]}),
+        )
+        .unwrap();
         check("t", &json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRoleWithWebIdentity","Principal":{"Federated":"x"}}]})).unwrap();
     }
 
@@ -132,7 +174,10 @@ mod tests {
     #[test]
     fn rewrites_partition() {
         let d = json!({"Resource":["arn:aws:ec2:*:*:volume/*","*"]});
-        assert_eq!(with_partition(&d, Partition::AwsCn), json!({"Resource":["arn:aws-cn:ec2:*:*:volume/*","*"]}));
+        assert_eq!(
+            with_partition(&d, Partition::AwsCn),
+            json!({"Resource":["arn:aws-cn:ec2:*:*:volume/*","*"]})
+        );
         assert_eq!(with_partition(&d, Partition::Aws), d);
     }
 }

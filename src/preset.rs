@@ -176,7 +176,11 @@ impl Catalog {
     pub fn with_dir(dir: Option<&Path>) -> Result<Self> {
         let mut catalog = Self::embedded()?;
         let Some(dir) = dir else { return Ok(catalog) };
-        let io = |source, path: &Path| Error::Io { action: "cannot read presets dir", path: path.to_path_buf(), source };
+        let io = |source, path: &Path| Error::Io {
+            action: "cannot read presets dir",
+            path: path.to_path_buf(),
+            source,
+        };
         let mut entries: Vec<_> = std::fs::read_dir(dir)
             .map_err(|e| io(e, dir))?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -188,7 +192,8 @@ impl Catalog {
             let origin = path.display().to_string();
             let stem = Path::new(path.file_name().unwrap_or_default());
             let loaded = load_one(&origin, stem, &text, |rel| {
-                std::fs::read_to_string(dir.join(rel)).map_err(|e| format!("cannot read {}: {e}", dir.join(rel).display()))
+                std::fs::read_to_string(dir.join(rel))
+                    .map_err(|e| format!("cannot read {}: {e}", dir.join(rel).display()))
             })?;
             catalog.presets.insert(loaded.preset.name.clone(), loaded);
         }
@@ -222,18 +227,27 @@ fn load_one(
     read: impl Fn(&str) -> std::result::Result<String, String>,
 ) -> Result<LoadedPreset> {
     let preset: Preset = crate::yaml::parse(origin, text)?;
-    let bad = |message: String| Error::Parse { path: origin.to_string(), message };
+    let bad = |message: String| Error::Parse {
+        path: origin.to_string(),
+        message,
+    };
     let stem = file_name.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
     if preset.name != stem {
         return Err(bad(format!("name `{}` must equal the file name `{stem}`", preset.name)));
     }
     rules::preset_name(&format!("{origin}: name"), &preset.name)?;
-    rules::namespace(&format!("{origin}: serviceAccount.namespace"), &preset.service_account.namespace)?;
+    rules::namespace(
+        &format!("{origin}: serviceAccount.namespace"),
+        &preset.service_account.namespace,
+    )?;
     rules::object_name(&format!("{origin}: serviceAccount.name"), &preset.service_account.name)?;
     rules::policy_name(&format!("{origin}: policy.name"), &preset.policy.name)?;
     if let Some(p) = &preset.controller_patch {
         if p.kind != "Deployment" {
-            return Err(bad(format!("controllerPatch.kind `{}` is not supported; only `Deployment` is", p.kind)));
+            return Err(bad(format!(
+                "controllerPatch.kind `{}` is not supported; only `Deployment` is",
+                p.kind
+            )));
         }
         rules::object_name(&format!("{origin}: controllerPatch.name"), &p.name)?;
     }
@@ -246,11 +260,23 @@ fn load_one(
             serde_json::from_str(&text).map_err(|e| bad(format!("policy.documentFile `{rel}` is not JSON: {e}")))?
         }
         (None, Some(doc)) => doc.clone(),
-        _ => return Err(bad("policy must have exactly one of `documentFile` and `document`".into())),
+        _ => {
+            return Err(bad(
+                "policy must have exactly one of `documentFile` and `document`".into()
+            ));
+        }
     };
     crate::policy_doc::check(&format!("{origin}: policy"), &document)?;
-    let origin = if origin.starts_with("presets/") { "embedded".to_string() } else { origin.to_string() };
-    Ok(LoadedPreset { preset, document, origin })
+    let origin = if origin.starts_with("presets/") {
+        "embedded".to_string()
+    } else {
+        origin.to_string()
+    };
+    Ok(LoadedPreset {
+        preset,
+        document,
+        origin,
+    })
 }
 
 /// Text for `irsagen presets show NAME`.
@@ -279,15 +305,26 @@ pub fn describe(p: &LoadedPreset) -> String {
         actions,
         crate::policy_doc::iam_length(&p.document)
     ));
-    s.push_str(&format!("Source          {}\n                {} {}\n                commit {} ({})\n", src.document, src.repository, src.path, src.commit, src.date));
+    s.push_str(&format!(
+        "Source          {}\n                {} {}\n                commit {} ({})\n",
+        src.document, src.repository, src.path, src.commit, src.date
+    ));
     if let Some(n) = &src.note {
         s.push_str(&format!("                {n}\n"));
     }
     if let Some(a) = &pr.addon {
-        s.push_str(&format!("EKS addon       {} (serviceAccountRoleARN = the role)\n", a.name));
+        s.push_str(&format!(
+            "EKS addon       {} (serviceAccountRoleARN = the role)\n",
+            a.name
+        ));
     }
     if let Some(h) = &pr.helm {
-        s.push_str(&format!("Helm chart      {} (layout {}, values template {})\n", h.chart, format!("{:?}", h.layout).to_lowercase(), h.values_template));
+        s.push_str(&format!(
+            "Helm chart      {} (layout {}, values template {})\n",
+            h.chart,
+            format!("{:?}", h.layout).to_lowercase(),
+            h.values_template
+        ));
     }
     if let Some(i) = &pr.install {
         s.push_str(&format!("Install         kubectl apply -k {}\n", i.kustomize));
@@ -299,7 +336,10 @@ pub fn describe(p: &LoadedPreset) -> String {
     let n = &pr.name;
     let mut rows = vec![
         (crate::bundle::layout::policy(n), K::Policy),
-        (format!("{} (with --oidc-issuer)", crate::bundle::layout::trust_policy(n)), K::TrustPolicy),
+        (
+            format!("{} (with --oidc-issuer)", crate::bundle::layout::trust_policy(n)),
+            K::TrustPolicy,
+        ),
     ];
     if pr.service_account.created_by == SaCreator::Eksctl {
         rows.push((crate::bundle::layout::service_account(n), K::ServiceAccount));
@@ -311,8 +351,17 @@ pub fn describe(p: &LoadedPreset) -> String {
     if let Some(h) = &pr.helm {
         rows.push((crate::bundle::layout::helm_values(&h.chart), K::HelmValues));
     }
-    rows.push((format!("{} (an iam.serviceAccounts entry)", crate::bundle::layout::EKSCTL_CONFIG), K::EksctlConfig));
-    rows.push((format!("{} (its steps)", crate::bundle::layout::SETUP_SCRIPT), K::SetupScript));
+    rows.push((
+        format!(
+            "{} (an iam.serviceAccounts entry)",
+            crate::bundle::layout::EKSCTL_CONFIG
+        ),
+        K::EksctlConfig,
+    ));
+    rows.push((
+        format!("{} (its steps)", crate::bundle::layout::SETUP_SCRIPT),
+        K::SetupScript,
+    ));
     for (path, kind) in rows {
         s.push_str(&format!("  {path}\n      {}\n", kind.about()));
     }

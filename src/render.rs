@@ -55,9 +55,15 @@ impl<'a> ComponentView<'a> {
         ComponentView {
             c,
             policy_file: layout::policy(&c.preset),
-            patch_file: c.controller_patch.as_ref().map(|d| layout::controller_patch(&c.preset, d)),
+            patch_file: c
+                .controller_patch
+                .as_ref()
+                .map(|d| layout::controller_patch(&c.preset, d)),
             values_file: c.helm.as_ref().map(|h| layout::helm_values(&h.chart)),
-            policy_tags: policy_tags(c).into_iter().map(|(key, value)| Tag { key, value }).collect(),
+            policy_tags: policy_tags(c)
+                .into_iter()
+                .map(|(key, value)| Tag { key, value })
+                .collect(),
             tag_list: c.tags.iter().map(|(k, v)| Tag { key: k, value: v }).collect(),
         }
     }
@@ -75,7 +81,11 @@ pub fn policy_tags(c: &Component) -> BTreeMap<&str, &str> {
 impl Renderer {
     /// Loads presets (embedded + `presets_dir`) and templates (embedded + `templates_dir`).
     pub fn new(presets_dir: Option<&Path>, templates_dir: Option<&Path>) -> Result<Self> {
-        Ok(Renderer { catalog: Catalog::with_dir(presets_dir)?, templates: Templates::new(templates_dir)?, checker: Checker::new() })
+        Ok(Renderer {
+            catalog: Catalog::with_dir(presets_dir)?,
+            templates: Templates::new(templates_dir)?,
+            checker: Checker::new(),
+        })
     }
 
     /// Resolves the selection into components, sorted by preset name.
@@ -96,14 +106,27 @@ impl Renderer {
         let ctx_v = crate::templates::value(ctx);
         let mut out = Vec::new();
         let mut add = |path: String, kind, preset: Option<&str>, content| {
-            out.push(Artifact { path, kind, preset: preset.map(str::to_string), content });
+            out.push(Artifact {
+                path,
+                kind,
+                preset: preset.map(str::to_string),
+                content,
+            });
         };
 
         for view in &views {
             let c = view.c;
             let cv = crate::templates::value(view);
-            let one = |id: &str| self.templates.render(id, context! { ctx => ctx_v.clone(), c => cv.clone() });
-            add(layout::policy(&c.preset), ArtifactKind::Policy, Some(&c.preset), one(ids::POLICY)?);
+            let one = |id: &str| {
+                self.templates
+                    .render(id, context! { ctx => ctx_v.clone(), c => cv.clone() })
+            };
+            add(
+                layout::policy(&c.preset),
+                ArtifactKind::Policy,
+                Some(&c.preset),
+                one(ids::POLICY)?,
+            );
             if let Some(oidc) = &ctx.oidc {
                 let content = self.templates.render(
                     ids::TRUST_POLICY,
@@ -112,17 +135,42 @@ impl Renderer {
                         sub_key => format!("{}:sub", oidc.host_path), aud_key => format!("{}:aud", oidc.host_path),
                     },
                 )?;
-                add(layout::trust_policy(&c.preset), ArtifactKind::TrustPolicy, Some(&c.preset), content);
+                add(
+                    layout::trust_policy(&c.preset),
+                    ArtifactKind::TrustPolicy,
+                    Some(&c.preset),
+                    content,
+                );
             }
             if c.renders_service_account {
-                add(layout::service_account(&c.preset), ArtifactKind::ServiceAccount, Some(&c.preset), one(ids::SERVICE_ACCOUNT)?);
+                add(
+                    layout::service_account(&c.preset),
+                    ArtifactKind::ServiceAccount,
+                    Some(&c.preset),
+                    one(ids::SERVICE_ACCOUNT)?,
+                );
             }
-            add(layout::test_pod(&c.preset), ArtifactKind::TestPod, Some(&c.preset), one(ids::TEST_POD)?);
+            add(
+                layout::test_pod(&c.preset),
+                ArtifactKind::TestPod,
+                Some(&c.preset),
+                one(ids::TEST_POD)?,
+            );
             if let Some(path) = &view.patch_file {
-                add(path.clone(), ArtifactKind::ControllerPatch, Some(&c.preset), one(ids::DEPLOYMENT_PATCH)?);
+                add(
+                    path.clone(),
+                    ArtifactKind::ControllerPatch,
+                    Some(&c.preset),
+                    one(ids::DEPLOYMENT_PATCH)?,
+                );
             }
             if let (Some(h), Some(path)) = (&c.helm, &view.values_file) {
-                add(path.clone(), ArtifactKind::HelmValues, Some(&c.preset), one(&h.values_template)?);
+                add(
+                    path.clone(),
+                    ArtifactKind::HelmValues,
+                    Some(&c.preset),
+                    one(&h.values_template)?,
+                );
             }
         }
 
@@ -131,26 +179,47 @@ impl Renderer {
             layout::EKSCTL_CONFIG.into(),
             ArtifactKind::EksctlConfig,
             None,
-            self.templates.render(ids::EKSCTL_CONFIG, context! { ctx => ctx_v.clone(), components => all.clone() })?,
+            self.templates.render(
+                ids::EKSCTL_CONFIG,
+                context! { ctx => ctx_v.clone(), components => all.clone() },
+            )?,
         );
         add(
             layout::SETUP_SCRIPT.into(),
             ArtifactKind::SetupScript,
             None,
-            self.templates.render(ids::SETUP_SCRIPT, context! { ctx => ctx_v.clone(), components => all.clone() })?,
+            self.templates.render(
+                ids::SETUP_SCRIPT,
+                context! { ctx => ctx_v.clone(), components => all.clone() },
+            )?,
         );
         out.sort_by(|a, b| a.path.cmp(&b.path));
         let mut files: Vec<BTreeMap<&str, String>> = out
             .iter()
             .map(|a| BTreeMap::from([("path", a.path.clone()), ("about", a.kind.about().to_string())]))
             .collect();
-        files.push(BTreeMap::from([("path", layout::README.to_string()), ("about", ArtifactKind::Readme.about().to_string())]));
+        files.push(BTreeMap::from([
+            ("path", layout::README.to_string()),
+            ("about", ArtifactKind::Readme.about().to_string()),
+        ]));
         files.sort_by(|a, b| a["path"].cmp(&b["path"]));
-        let readme = self.templates.render(ids::README, context! { ctx => ctx_v, components => all, files => files })?;
-        out.push(Artifact { path: layout::README.into(), kind: ArtifactKind::Readme, preset: None, content: readme });
+        let readme = self.templates.render(
+            ids::README,
+            context! { ctx => ctx_v, components => all, files => files },
+        )?;
+        out.push(Artifact {
+            path: layout::README.into(),
+            kind: ArtifactKind::Readme,
+            preset: None,
+            content: readme,
+        });
         out.sort_by(|a, b| a.path.cmp(&b.path));
 
-        let bundle = Bundle { context: ctx.clone(), components, artifacts: out };
+        let bundle = Bundle {
+            context: ctx.clone(),
+            components,
+            artifacts: out,
+        };
         self.checker.check(&bundle)?;
         Ok(bundle)
     }

@@ -34,11 +34,24 @@ pub struct Check {
 impl Check {
     /// A passing check.
     pub fn pass(scope: &'static str, preset: Option<&str>, name: &str, detail: impl Into<String>) -> Self {
-        Check { scope, preset: preset.map(str::to_string), name: name.into(), status: Status::Pass, detail: detail.into(), advice: None }
+        Check {
+            scope,
+            preset: preset.map(str::to_string),
+            name: name.into(),
+            status: Status::Pass,
+            detail: detail.into(),
+            advice: None,
+        }
     }
 
     /// A failing check with advice.
-    pub fn fail(scope: &'static str, preset: Option<&str>, name: &str, detail: impl Into<String>, advice: impl Into<String>) -> Self {
+    pub fn fail(
+        scope: &'static str,
+        preset: Option<&str>,
+        name: &str,
+        detail: impl Into<String>,
+        advice: impl Into<String>,
+    ) -> Self {
         Check {
             scope,
             preset: preset.map(str::to_string),
@@ -50,8 +63,19 @@ impl Check {
     }
 
     /// PASS or FAIL depending on `ok`.
-    pub fn from_bool(scope: &'static str, preset: Option<&str>, name: &str, ok: bool, detail: impl Into<String>, advice: impl Into<String>) -> Self {
-        if ok { Self::pass(scope, preset, name, detail) } else { Self::fail(scope, preset, name, detail, advice) }
+    pub fn from_bool(
+        scope: &'static str,
+        preset: Option<&str>,
+        name: &str,
+        ok: bool,
+        detail: impl Into<String>,
+        advice: impl Into<String>,
+    ) -> Self {
+        if ok {
+            Self::pass(scope, preset, name, detail)
+        } else {
+            Self::fail(scope, preset, name, detail, advice)
+        }
     }
 }
 
@@ -63,7 +87,13 @@ pub fn to_text(checks: &[Check]) -> String {
             Status::Pass => "PASS",
             Status::Fail => "FAIL",
         };
-        s.push_str(&format!("{status} {:<4} {:<20} {:<24} {}\n", c.scope, c.preset.as_deref().unwrap_or("-"), c.name, c.detail));
+        s.push_str(&format!(
+            "{status} {:<4} {:<20} {:<24} {}\n",
+            c.scope,
+            c.preset.as_deref().unwrap_or("-"),
+            c.name,
+            c.detail
+        ));
         if let Some(a) = &c.advice {
             s.push_str(&format!("     fix: {a}\n"));
         }

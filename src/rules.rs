@@ -8,7 +8,11 @@ pub fn account_id(field: &str, value: &str) -> Result<()> {
     if value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit()) {
         Ok(())
     } else {
-        Err(Error::invalid(field, value, "must be exactly 12 digits (an AWS account id)"))
+        Err(Error::invalid(
+            field,
+            value,
+            "must be exactly 12 digits (an AWS account id)",
+        ))
     }
 }
 
@@ -16,7 +20,9 @@ pub fn account_id(field: &str, value: &str) -> Result<()> {
 pub fn cluster_name(field: &str, value: &str) -> Result<()> {
     let ok = (1..=100).contains(&value.len())
         && value.as_bytes()[0].is_ascii_alphanumeric()
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if ok {
         Ok(())
     } else {
@@ -60,7 +66,8 @@ fn is_dns1123_label(s: &str) -> bool {
     (1..=63).contains(&b.len())
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
 }
 
 /// Characters IAM allows in role and policy names: `[\w+=,.@-]`.
@@ -99,14 +106,20 @@ pub fn preset_name(field: &str, value: &str) -> Result<()> {
     if is_dns1123_label(value) {
         Ok(())
     } else {
-        Err(Error::invalid(field, value, "must be lowercase letters, digits and `-` (at most 63)"))
+        Err(Error::invalid(
+            field,
+            value,
+            "must be lowercase letters, digits and `-` (at most 63)",
+        ))
     }
 }
 
 /// IAM tag key: 1-128 characters of letters, digits, spaces and `_.:/=+-@`; `aws:` is reserved.
 pub fn tag_key(field: &str, value: &str) -> Result<()> {
     let ok = (1..=128).contains(&value.chars().count())
-        && value.chars().all(|c| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c))
+        && value
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c))
         && !value.to_ascii_lowercase().starts_with("aws:");
     if ok {
         Ok(())
@@ -122,7 +135,9 @@ pub fn tag_key(field: &str, value: &str) -> Result<()> {
 /// IAM tag value: 0-256 characters of letters, digits, spaces and `_.:/=+-@`.
 pub fn tag_value(field: &str, value: &str) -> Result<()> {
     let ok = value.chars().count() <= 256
-        && value.chars().all(|c| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c));
+        && value
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c));
     if ok {
         Ok(())
     } else {
@@ -154,13 +169,19 @@ pub fn oidc_issuer(field: &str, value: &str) -> Result<Issuer> {
     if host.is_empty() {
         return fail("must name a host after `https://`");
     }
-    if !host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-') {
+    if !host
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+    {
         return fail("host must be letters, digits, `.` and `-` (no port, user info or spaces)");
     }
     if !rest.bytes().all(|b| b.is_ascii_alphanumeric() || b"./-_".contains(&b)) || rest.contains("//") {
         return fail("path must be letters, digits and `./-_` (no query, fragment or empty segment)");
     }
-    Ok(Issuer { url: format!("https://{rest}"), host_path: rest.to_string() })
+    Ok(Issuer {
+        url: format!("https://{rest}"),
+        host_path: rest.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -200,7 +221,14 @@ mod tests {
         assert!(role_name("r", "a/b").is_err());
         assert!(tag_key("t", "aws:foo").is_err());
         assert!(tag_value("t", "a\"b").is_err());
-        for v in ["http://x", "https://", "https://a/b?c", "https://a:443/x", "https://a/b#c", "https://a/ b"] {
+        for v in [
+            "http://x",
+            "https://",
+            "https://a/b?c",
+            "https://a:443/x",
+            "https://a/b#c",
+            "https://a/ b",
+        ] {
             assert!(oidc_issuer("o", v).is_err(), "{v}");
         }
     }

@@ -33,7 +33,16 @@ pub mod ids {
     /// README of the output.
     pub const README: &str = "README.md";
     /// Every fixed id (preset values templates come on top).
-    pub const ALL: [&str; 8] = [POLICY, TRUST_POLICY, EKSCTL_CONFIG, SERVICE_ACCOUNT, TEST_POD, DEPLOYMENT_PATCH, SETUP_SCRIPT, README];
+    pub const ALL: [&str; 8] = [
+        POLICY,
+        TRUST_POLICY,
+        EKSCTL_CONFIG,
+        SERVICE_ACCOUNT,
+        TEST_POD,
+        DEPLOYMENT_PATCH,
+        SETUP_SCRIPT,
+        README,
+    ];
 }
 
 /// A loaded, strict template environment.
@@ -61,7 +70,10 @@ impl Templates {
         env.set_formatter(|out, state, value| {
             if *state.auto_escape() == AutoEscape::Custom("sh".into()) {
                 if value.is_undefined() || value.is_none() {
-                    return Err(minijinja::Error::new(ErrorKind::UndefinedError, "a shell value is undefined or none"));
+                    return Err(minijinja::Error::new(
+                        ErrorKind::UndefinedError,
+                        "a shell value is undefined or none",
+                    ));
                 }
                 // `comment` output is marked safe: it is prose for a comment line, not a word.
                 if value.is_safe() {
@@ -78,13 +90,20 @@ impl Templates {
         // Text for a comment line: control characters (newlines) become spaces, so a value can
         // never end the comment and start YAML or shell of its own.
         env.add_filter("comment", |v: Value| -> Value {
-            let s: String = v.to_string().chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+            let s: String = v
+                .to_string()
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
             Value::from_safe_string(s)
         });
         // Compact JSON as a plain string, so the shell formatter quotes it as one argument.
-        env.add_filter("json_compact", |v: Value| -> std::result::Result<String, minijinja::Error> {
-            serde_json::to_string(&v).map_err(|e| minijinja::Error::new(ErrorKind::InvalidOperation, e.to_string()))
-        });
+        env.add_filter(
+            "json_compact",
+            |v: Value| -> std::result::Result<String, minijinja::Error> {
+                serde_json::to_string(&v).map_err(|e| minijinja::Error::new(ErrorKind::InvalidOperation, e.to_string()))
+            },
+        );
 
         let mut sources: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
         collect_embedded(&EMBEDDED, &mut sources);
@@ -93,7 +112,10 @@ impl Templates {
         }
         for (id, source) in sources {
             env.add_template_owned(id.clone(), source)
-                .map_err(|e| Error::Template { name: id.clone(), message: describe(&e) })?;
+                .map_err(|e| Error::Template {
+                    name: id.clone(),
+                    message: describe(&e),
+                })?;
         }
         Ok(Templates { env })
     }
@@ -105,8 +127,14 @@ impl Templates {
 
     /// Renders template `id` with `ctx`; output is normalised to LF with one final newline.
     pub fn render(&self, id: &str, ctx: Value) -> Result<String> {
-        let tmpl = self.env.get_template(id).map_err(|e| Error::Template { name: id.to_string(), message: describe(&e) })?;
-        let out = tmpl.render(ctx).map_err(|e| Error::Template { name: id.to_string(), message: describe(&e) })?;
+        let tmpl = self.env.get_template(id).map_err(|e| Error::Template {
+            name: id.to_string(),
+            message: describe(&e),
+        })?;
+        let out = tmpl.render(ctx).map_err(|e| Error::Template {
+            name: id.to_string(),
+            message: describe(&e),
+        })?;
         let mut out = out.replace("\r\n", "\n").trim_end_matches('\n').to_string();
         out.push('\n');
         Ok(out)
@@ -137,14 +165,21 @@ fn collect_embedded(dir: &Dir<'static>, out: &mut std::collections::BTreeMap<Str
 }
 
 fn collect_dir(root: &Path, dir: &Path, out: &mut std::collections::BTreeMap<String, String>) -> Result<()> {
-    let io = |source, path: &Path| Error::Io { action: "cannot read templates dir", path: path.to_path_buf(), source };
+    let io = |source, path: &Path| Error::Io {
+        action: "cannot read templates dir",
+        path: path.to_path_buf(),
+        source,
+    };
     for entry in std::fs::read_dir(dir).map_err(|e| io(e, dir))? {
         let path = entry.map_err(|e| io(e, dir))?.path();
         if path.is_dir() {
             collect_dir(root, &path, out)?;
         } else if let Some(rel) = path.strip_prefix(root).ok().and_then(|r| r.to_str()) {
             if let Some(id) = rel.replace('\\', "/").strip_suffix(".j2") {
-                out.insert(id.to_string(), std::fs::read_to_string(&path).map_err(|e| io(e, &path))?);
+                out.insert(
+                    id.to_string(),
+                    std::fs::read_to_string(&path).map_err(|e| io(e, &path))?,
+                );
             }
         }
     }
@@ -158,8 +193,14 @@ pub fn value<T: serde::Serialize>(v: T) -> Value {
 
 /// Quotes a word for bash: bare when it has only safe characters, else single-quoted.
 pub fn shell_quote(s: &str) -> String {
-    let safe = !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./_-".contains(&b));
-    if safe { s.to_string() } else { format!("'{}'", s.replace('\'', r"'\''")) }
+    let safe = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./_-".contains(&b));
+    if safe {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
 }
 
 #[cfg(test)]

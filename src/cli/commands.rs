@@ -1,6 +1,8 @@
 //! Glue from parsed arguments to the library: build inputs, render, emit, apply, verify.
 
-use super::args::{ApplyCmd, Cli, Command, Format, InputArgs, PresetsCmd, PresetsSub, RenderCmd, TargetArgs, VerifyCmd, WhoamiCmd};
+use super::args::{
+    ApplyCmd, Cli, Command, Format, InputArgs, PresetsCmd, PresetsSub, RenderCmd, TargetArgs, VerifyCmd, WhoamiCmd,
+};
 use irsagen::aws::{self, AwsOptions};
 use irsagen::bundle::Bundle;
 use irsagen::config::ConfigFile;
@@ -36,7 +38,11 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|source| Error::Io { action: "cannot start the async runtime", path: ".".into(), source })
+        .map_err(|source| Error::Io {
+            action: "cannot start the async runtime",
+            path: ".".into(),
+            source,
+        })
 }
 
 /// Builds the validated bundle from the inputs, resolving `auto` values through AWS.
@@ -57,7 +63,10 @@ fn bundle(args: &InputArgs) -> Result<(Bundle, AwsOptions)> {
     };
     let mut cluster = inputs.cluster();
     let selection = inputs.selection()?;
-    let aws_opts = AwsOptions { profile: args.profile.clone(), region: cluster.region.clone() };
+    let aws_opts = AwsOptions {
+        profile: args.profile.clone(),
+        region: cluster.region.clone(),
+    };
     let wants_account = cluster.account.as_deref() == Some("auto");
     let wants_issuer = cluster.oidc_issuer.as_deref() == Some("auto");
     if wants_account || wants_issuer {
@@ -86,8 +95,13 @@ fn bundle(args: &InputArgs) -> Result<(Bundle, AwsOptions)> {
 
 /// The command line that regenerates the output, for the `--check` message.
 fn regenerate_command() -> String {
-    let args: Vec<String> = std::env::args().filter(|a| a != "--check" && a != "--quiet" && a != "-q").collect();
-    args.iter().map(|a| irsagen::templates::shell_quote(a)).collect::<Vec<_>>().join(" ")
+    let args: Vec<String> = std::env::args()
+        .filter(|a| a != "--check" && a != "--quiet" && a != "-q")
+        .collect();
+    args.iter()
+        .map(|a| irsagen::templates::shell_quote(a))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn render(cmd: RenderCmd) -> Result<i32> {
@@ -112,7 +126,11 @@ fn render(cmd: RenderCmd) -> Result<i32> {
             let _ = writeln!(err, "removed {}", dir.join(p).display());
         }
         for p in &report.extra {
-            let _ = writeln!(err, "extra {} (no longer rendered; --prune removes it)", dir.join(p).display());
+            let _ = writeln!(
+                err,
+                "extra {} (no longer rendered; --prune removes it)",
+                dir.join(p).display()
+            );
         }
         let _ = writeln!(
             err,
@@ -134,7 +152,10 @@ fn presets(cmd: PresetsCmd) -> Result<i32> {
         None => {
             for p in catalog.iter() {
                 let sa = &p.preset.service_account;
-                out.push_str(&format!("{:<20} {}/{:<24} {}\n", p.preset.name, sa.namespace, sa.name, p.preset.description));
+                out.push_str(&format!(
+                    "{:<20} {}/{:<24} {}\n",
+                    p.preset.name, sa.namespace, sa.name, p.preset.description
+                ));
             }
         }
         Some(PresetsSub::Show { name }) => out = irsagen::preset::describe(catalog.get(&name)?),
@@ -144,7 +165,10 @@ fn presets(cmd: PresetsCmd) -> Result<i32> {
 }
 
 fn whoami(cmd: WhoamiCmd) -> Result<i32> {
-    let opts = AwsOptions { profile: cmd.profile, region: cmd.region };
+    let opts = AwsOptions {
+        profile: cmd.profile,
+        region: cmd.region,
+    };
     let id = runtime()?.block_on(aws::whoami(&opts))?;
     match cmd.output {
         Format::Json => println!("{}", serde_json::to_string_pretty(&id).unwrap_or_default()),
@@ -155,23 +179,36 @@ fn whoami(cmd: WhoamiCmd) -> Result<i32> {
 
 /// Neither `--aws` nor `--kube` means both.
 fn targets(t: &TargetArgs) -> (bool, bool) {
-    if !t.aws && !t.kube { (true, true) } else { (t.aws, t.kube) }
+    if !t.aws && !t.kube {
+        (true, true)
+    } else {
+        (t.aws, t.kube)
+    }
 }
 
 fn kube_options(t: &TargetArgs) -> KubeOptions {
-    KubeOptions { kubeconfig: t.kubeconfig.clone(), context: t.context.clone() }
+    KubeOptions {
+        kubeconfig: t.kubeconfig.clone(),
+        context: t.context.clone(),
+    }
 }
 
 /// Asks on the terminal; without one, `--yes` is required.
 fn confirm(what: &str) -> Result<()> {
     if !std::io::stdin().is_terminal() {
-        return Err(Error::NotConfirmed(format!("refusing to {what} without confirmation: no terminal to ask on; pass --yes")));
+        return Err(Error::NotConfirmed(format!(
+            "refusing to {what} without confirmation: no terminal to ask on; pass --yes"
+        )));
     }
     eprint!("{what}? [y/N] ");
     let _ = std::io::stderr().flush();
     let mut line = String::new();
     let _ = std::io::stdin().read_line(&mut line);
-    if matches!(line.trim(), "y" | "Y" | "yes") { Ok(()) } else { Err(Error::NotConfirmed("nothing was changed".into())) }
+    if matches!(line.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        Err(Error::NotConfirmed("nothing was changed".into()))
+    }
 }
 
 fn apply(cmd: ApplyCmd) -> Result<i32> {
@@ -194,7 +231,11 @@ fn apply(cmd: ApplyCmd) -> Result<i32> {
     }
     if do_kube {
         let opts = kube_options(&cmd.target);
-        let flags = kube::ApplyFlags { force: cmd.force, create_namespace: cmd.create_namespace, test_pods: cmd.test_pods };
+        let flags = kube::ApplyFlags {
+            force: cmd.force,
+            create_namespace: cmd.create_namespace,
+            test_pods: cmd.test_pods,
+        };
         let plan = rt.block_on(kube::plan(&opts, &bundle, flags))?;
         print!("{}", plan.to_text());
         if plan.is_empty() {
@@ -229,7 +270,10 @@ fn verify(cmd: VerifyCmd) -> Result<i32> {
     }
     let failed = report::failures(&checks);
     if failed > 0 {
-        return Err(Error::ChecksFailed { failed, total: checks.len() });
+        return Err(Error::ChecksFailed {
+            failed,
+            total: checks.len(),
+        });
     }
     Ok(0)
 }

@@ -8,7 +8,12 @@ use serde_json::Value;
 fn refused(extra: &[&str], expect: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    assert!(render_cmd(&["--out-dir", out.to_str().unwrap()]).status().unwrap().success());
+    assert!(
+        render_cmd(&["--out-dir", out.to_str().unwrap()])
+            .status()
+            .unwrap()
+            .success()
+    );
     let before = tree(&out);
     let mut cmd = render_cmd(&["--out-dir", out.to_str().unwrap()]);
     cmd.args(extra);
@@ -24,9 +29,15 @@ fn refused(extra: &[&str], expect: &[&str]) {
 
 #[test]
 fn each_invalid_field_is_refused_and_named() {
-    refused(&["--cluster", "bad name"], &["--cluster", "`bad name`", "EKS cluster name"]);
+    refused(
+        &["--cluster", "bad name"],
+        &["--cluster", "`bad name`", "EKS cluster name"],
+    );
     refused(&["--cluster", &"c".repeat(101)], &["--cluster", "1-100"]);
-    refused(&["--account", "12345678901"], &["--account", "`12345678901`", "12 digits"]);
+    refused(
+        &["--account", "12345678901"],
+        &["--account", "`12345678901`", "12 digits"],
+    );
     refused(&["--account", "12345678901x"], &["--account", "12 digits"]);
     refused(&["--region", "us-east-99"], &["--region", "`us-east-99`"]);
     refused(&["--region", "Mars"], &["--region", "`Mars`"]);
@@ -34,38 +45,89 @@ fn each_invalid_field_is_refused_and_named() {
     refused(&["--partition", "azure"], &["--partition", "`azure`"]);
     refused(&["--oidc-issuer", "http://oidc.example"], &["--oidc-issuer", "https"]);
     refused(&["--oidc-issuer", "https://x/a?b=c"], &["--oidc-issuer", "query"]);
-    refused(&["--set", "cluster-autoscaler.namespace=Kube-System"], &["presets.cluster-autoscaler.namespace", "DNS-1123"]);
-    refused(&["--set", "ebs-csi-driver.serviceAccount=-sa"], &["presets.ebs-csi-driver.serviceAccount", "`-sa`"]);
-    refused(&["--set", &format!("ebs-csi-driver.roleName={}", "r".repeat(65))], &["presets.ebs-csi-driver.roleName", "1-64"]);
-    refused(&["--set", "ebs-csi-driver.policyName=a/b"], &["presets.ebs-csi-driver.policyName", "`a/b`"]);
-    refused(&["--set", "ebs-csi-driver.tags.aws:owner=me"], &["presets.ebs-csi-driver.tags.aws:owner", "aws:"]);
+    refused(
+        &["--set", "cluster-autoscaler.namespace=Kube-System"],
+        &["presets.cluster-autoscaler.namespace", "DNS-1123"],
+    );
+    refused(
+        &["--set", "ebs-csi-driver.serviceAccount=-sa"],
+        &["presets.ebs-csi-driver.serviceAccount", "`-sa`"],
+    );
+    refused(
+        &["--set", &format!("ebs-csi-driver.roleName={}", "r".repeat(65))],
+        &["presets.ebs-csi-driver.roleName", "1-64"],
+    );
+    refused(
+        &["--set", "ebs-csi-driver.policyName=a/b"],
+        &["presets.ebs-csi-driver.policyName", "`a/b`"],
+    );
+    refused(
+        &["--set", "ebs-csi-driver.tags.aws:owner=me"],
+        &["presets.ebs-csi-driver.tags.aws:owner", "aws:"],
+    );
     refused(&["--set", "ebs-csi-driver.tags.managed-by=me"], &["reserved"]);
-    refused(&["--set", "ebs-csi-driver.tags.x=a\"b"], &["presets.ebs-csi-driver.tags.x", "tag value"]);
-    refused(&["--set", "cluster-autoscaler.chartLayout=flat"], &["chartLayout", "`flat`", "umbrella"]);
-    refused(&["--set", "ebs-csi-driver.chartLayout=standalone"], &["only applies to presets with a Helm chart"]);
-    refused(&["--set", "ebs-csi-driver.serviceAccountCreatedBy=helm"], &["needs a preset with a Helm chart"]);
+    refused(
+        &["--set", "ebs-csi-driver.tags.x=a\"b"],
+        &["presets.ebs-csi-driver.tags.x", "tag value"],
+    );
+    refused(
+        &["--set", "cluster-autoscaler.chartLayout=flat"],
+        &["chartLayout", "`flat`", "umbrella"],
+    );
+    refused(
+        &["--set", "ebs-csi-driver.chartLayout=standalone"],
+        &["only applies to presets with a Helm chart"],
+    );
+    refused(
+        &["--set", "ebs-csi-driver.serviceAccountCreatedBy=helm"],
+        &["needs a preset with a Helm chart"],
+    );
     refused(&["--set", "ebs-csi-driver.bogus=1"], &["unknown field `bogus`"]);
     refused(&["--set", "nopreset"], &["PRESET.FIELD=VALUE"]);
-    refused(&["--set", "efs-csi-driver.serviceAccount=ebs-csi-controller-sa"], &["each ServiceAccount gets its own role"]);
     refused(
-        &["--set", "cluster-autoscaler.namespace=kube-system", "--set", "cluster-autoscaler.releaseNamespace=smallest"],
+        &["--set", "efs-csi-driver.serviceAccount=ebs-csi-controller-sa"],
+        &["each ServiceAccount gets its own role"],
+    );
+    refused(
+        &[
+            "--set",
+            "cluster-autoscaler.namespace=kube-system",
+            "--set",
+            "cluster-autoscaler.releaseNamespace=smallest",
+        ],
         &["releaseNamespace", "`smallest`", "must equal namespace `kube-system`"],
     );
 }
 
 #[test]
 fn unknown_preset_is_refused_with_the_known_ones() {
-    refused(&["--preset", "karpenter"], &["unknown preset `karpenter`", "cluster-autoscaler, ebs-csi-driver, efs-csi-driver"]);
+    refused(
+        &["--preset", "karpenter"],
+        &[
+            "unknown preset `karpenter`",
+            "cluster-autoscaler, ebs-csi-driver, efs-csi-driver",
+        ],
+    );
 }
 
 #[test]
 fn config_file_errors_carry_location() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("irsagen.yaml");
-    std::fs::write(&cfg, "cluster: c\nregion: us-east-1\naccount: \"123456789012\"\nclustr: typo\n").unwrap();
-    refused(&["--config", cfg.to_str().unwrap()], &["line 4", "unknown field `clustr`"]);
+    std::fs::write(
+        &cfg,
+        "cluster: c\nregion: us-east-1\naccount: \"123456789012\"\nclustr: typo\n",
+    )
+    .unwrap();
+    refused(
+        &["--config", cfg.to_str().unwrap()],
+        &["line 4", "unknown field `clustr`"],
+    );
     std::fs::write(&cfg, "presets:\n  cluster-autoscaler:\n    namespac: x\n").unwrap();
-    refused(&["--config", cfg.to_str().unwrap()], &["line 3", "unknown field `namespac`"]);
+    refused(
+        &["--config", cfg.to_str().unwrap()],
+        &["line 3", "unknown field `namespac`"],
+    );
     std::fs::write(&cfg, "cluster: [unclosed\n").unwrap();
     refused(&["--config", cfg.to_str().unwrap()], &["irsagen.yaml"]);
 }
@@ -75,7 +137,10 @@ fn malformed_preset_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path();
     std::fs::write(p.join("broken.yaml"), "name: broken\ndescription: x\nserviceAccount: {namespace: default, name: x}\npolicy:\n  name: P\n  document: {Version: \"2012-10-17\", Statement: [{Effect: Allow, Action: \"not-an-action\", Resource: \"*\"}]}\n  source: {document: d, repository: r, path: p, commit: c, date: d}\n").unwrap();
-    refused(&["--presets-dir", p.to_str().unwrap(), "--preset", "broken"], &["broken.yaml", "service:ActionName"]);
+    refused(
+        &["--presets-dir", p.to_str().unwrap(), "--preset", "broken"],
+        &["broken.yaml", "service:ActionName"],
+    );
     std::fs::write(p.join("broken.yaml"), "name: other\n").unwrap();
     refused(&["--presets-dir", p.to_str().unwrap()], &["broken.yaml"]);
     std::fs::write(p.join("broken.yaml"), "name: broken\nextra: 1\n").unwrap();
@@ -88,7 +153,9 @@ fn a_preset_dir_adds_presets() {
     let p = dir.path();
     std::fs::write(p.join("external-dns.yaml"), "name: external-dns\ndescription: ExternalDNS\nserviceAccount: {namespace: external-dns, name: external-dns}\npolicy:\n  name: ExternalDNSPolicy\n  documentFile: external-dns.json\n  source: {document: upstream tutorial, repository: https://github.com/kubernetes-sigs/external-dns, path: docs/tutorials/aws.md, commit: 2bf1bf8af2b70f23579f9147c1f7e9394f7f83d5, date: \"2026-08-22\"}\n").unwrap();
     std::fs::write(p.join("external-dns.json"), r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["route53:ChangeResourceRecordSets"],"Resource":["arn:aws:route53:::hostedzone/*"]}]}"#).unwrap();
-    let o = render_cmd(&["--presets-dir", p.to_str().unwrap(), "--preset", "external-dns"]).output().unwrap();
+    let o = render_cmd(&["--presets-dir", p.to_str().unwrap(), "--preset", "external-dns"])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let s = String::from_utf8(o.stdout).unwrap();
     assert!(s.contains("==== iam/external-dns/policy.json ===="));
@@ -99,8 +166,15 @@ fn a_preset_dir_adds_presets() {
 fn a_template_using_an_undefined_variable_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("kubernetes")).unwrap();
-    std::fs::write(dir.path().join("kubernetes/serviceaccount.yaml.j2"), "name: {{ c.no_such_field }}\n").unwrap();
-    refused(&["--templates-dir", dir.path().to_str().unwrap()], &["template `kubernetes/serviceaccount.yaml`", "undefined"]);
+    std::fs::write(
+        dir.path().join("kubernetes/serviceaccount.yaml.j2"),
+        "name: {{ c.no_such_field }}\n",
+    )
+    .unwrap();
+    refused(
+        &["--templates-dir", dir.path().to_str().unwrap()],
+        &["template `kubernetes/serviceaccount.yaml`", "undefined"],
+    );
 }
 
 #[test]
@@ -109,13 +183,19 @@ fn a_template_that_breaks_the_identity_is_caught_before_writing() {
     std::fs::create_dir_all(dir.path().join("kubernetes")).unwrap();
     // Valid YAML, wrong content: the annotation is gone. Parse-back validation refuses it.
     std::fs::write(dir.path().join("kubernetes/serviceaccount.yaml.j2"), "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: {{ c.service_account.name }}\n  namespace: {{ c.service_account.namespace }}\n").unwrap();
-    refused(&["--templates-dir", dir.path().to_str().unwrap()], &["rendered `kubernetes/", "eks.amazonaws.com/role-arn"]);
+    refused(
+        &["--templates-dir", dir.path().to_str().unwrap()],
+        &["rendered `kubernetes/", "eks.amazonaws.com/role-arn"],
+    );
 }
 
 #[test]
 fn structure_injection_is_refused_in_names() {
     for v in ["a\nb", "a: b", "{{ x }}", "a\"b", "a'b", "a#b", "a b"] {
-        refused(&["--set", &format!("cluster-autoscaler.serviceAccount={v}")], &["presets.cluster-autoscaler.serviceAccount", "DNS-1123"]);
+        refused(
+            &["--set", &format!("cluster-autoscaler.serviceAccount={v}")],
+            &["presets.cluster-autoscaler.serviceAccount", "DNS-1123"],
+        );
         refused(&["--cluster", v], &["--cluster"]);
     }
 }
@@ -124,7 +204,9 @@ fn structure_injection_is_refused_in_names() {
 fn legal_values_with_yaml_syntax_are_escaped_not_interpreted() {
     // Tag values may hold `: `, `#`-free punctuation and spaces; they reach YAML, JSON and bash.
     let nasty = "a: b @x /y =z +w";
-    let o = render_cmd(&["--set", &format!("cluster-autoscaler.tags.Owner={nasty}")]).output().unwrap();
+    let o = render_cmd(&["--set", &format!("cluster-autoscaler.tags.Owner={nasty}")])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let b = {
         let mut inputs = guide_inputs();
@@ -138,7 +220,10 @@ fn legal_values_with_yaml_syntax_are_escaped_not_interpreted() {
     // The jinja delimiters are plain text in a value, never evaluated.
     let mut inputs = guide_inputs();
     inputs.tags.insert("T".into(), "{{ ctx }}".into());
-    assert!(render(&inputs, &guide_selection()).is_err(), "`{{` is not a legal tag value character");
+    assert!(
+        render(&inputs, &guide_selection()).is_err(),
+        "`{{` is not a legal tag value character"
+    );
 }
 
 #[test]

@@ -26,7 +26,10 @@ fn fresh() -> (tempfile::TempDir, std::path::PathBuf) {
 #[test]
 fn writes_the_documented_layout() {
     let (_t, out) = fresh();
-    let files: Vec<String> = tree(&out).into_iter().map(|(p, _)| p.strip_prefix(&out).unwrap().to_string_lossy().into_owned()).collect();
+    let files: Vec<String> = tree(&out)
+        .into_iter()
+        .map(|(p, _)| p.strip_prefix(&out).unwrap().to_string_lossy().into_owned())
+        .collect();
     for f in [
         "README.md",
         "setup-irsa.sh",
@@ -43,7 +46,10 @@ fn writes_the_documented_layout() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(out.join("setup-irsa.sh")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(out.join("setup-irsa.sh"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o111, 0o111, "setup-irsa.sh is executable");
     }
 }
@@ -56,14 +62,19 @@ fn clean_dir_checks_ok_and_a_rewrite_touches_nothing() {
     let mtime = std::fs::metadata(out.join("README.md")).unwrap().modified().unwrap();
     let o = run(&out, &[]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("0 written"));
-    assert_eq!(std::fs::metadata(out.join("README.md")).unwrap().modified().unwrap(), mtime);
+    assert_eq!(
+        std::fs::metadata(out.join("README.md")).unwrap().modified().unwrap(),
+        mtime
+    );
 }
 
 #[test]
 fn stale_file_gives_exit_1_and_a_unified_diff() {
     let (_t, out) = fresh();
     let p = out.join("iam/cluster-autoscaler/policy.json");
-    let text = std::fs::read_to_string(&p).unwrap().replace("eks:DescribeNodegroup", "eks:DescribeCluster");
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("eks:DescribeNodegroup", "eks:DescribeCluster");
     std::fs::write(&p, text).unwrap();
     let before = tree(&out);
     let o = run(&out, &["--check"]);
@@ -73,8 +84,14 @@ fn stale_file_gives_exit_1_and_a_unified_diff() {
     assert!(stdout.contains("-        \"eks:DescribeCluster\""), "{stdout}");
     assert!(stdout.contains("+        \"eks:DescribeNodegroup\""), "{stdout}");
     let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(stderr.contains("1 rendered file(s) differ") && stderr.contains("run `"), "{stderr}");
-    assert!(!stderr.contains("--check"), "the regenerate command must not contain --check: {stderr}");
+    assert!(
+        stderr.contains("1 rendered file(s) differ") && stderr.contains("run `"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("--check"),
+        "the regenerate command must not contain --check: {stderr}"
+    );
     assert_eq!(tree(&out), before, "--check wrote something");
 }
 
@@ -96,11 +113,20 @@ fn extra_file_gives_exit_1_and_prune_removes_it() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stdout).contains("--- a/iam/old-preset/policy.json"));
     let o = run(&out, &[]);
-    assert!(String::from_utf8_lossy(&o.stderr).contains("extra"), "a plain render reports the extra file");
-    assert!(out.join("iam/old-preset/policy.json").exists(), "without --prune it stays");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("extra"),
+        "a plain render reports the extra file"
+    );
+    assert!(
+        out.join("iam/old-preset/policy.json").exists(),
+        "without --prune it stays"
+    );
     let o = run(&out, &["--prune"]);
     assert!(o.status.success());
-    assert!(!out.join("iam/old-preset").exists(), "--prune removes the file and its empty folder");
+    assert!(
+        !out.join("iam/old-preset").exists(),
+        "--prune removes the file and its empty folder"
+    );
     assert_eq!(run(&out, &["--check"]).status.code(), Some(0));
 }
 

@@ -17,7 +17,10 @@ fn help_texts() {
 fn presets_list_and_show() {
     insta_settings().bind(|| {
         assert_cmd_snapshot!("cli_presets", irsagen().arg("presets"));
-        assert_cmd_snapshot!("cli_presets_show_cluster_autoscaler", irsagen().args(["presets", "show", "cluster-autoscaler"]));
+        assert_cmd_snapshot!(
+            "cli_presets_show_cluster_autoscaler",
+            irsagen().args(["presets", "show", "cluster-autoscaler"])
+        );
         assert_cmd_snapshot!("cli_presets_show_unknown", irsagen().args(["presets", "show", "nope"]));
     });
 }
@@ -43,20 +46,35 @@ fn config_file_and_flags_override_it() {
         "cluster: from-file\nregion: us-east-1\naccount: \"012345678901\"\ntags:\n  Environment: production\npresets:\n  cluster-autoscaler:\n    namespace: smallest\n  ebs-csi-driver: {}\n",
     )
     .unwrap();
-    let o = irsagen().args(["render", "--config", cfg.to_str().unwrap(), "--cluster", "from-flag"]).output().unwrap();
+    let o = irsagen()
+        .args(["render", "--config", cfg.to_str().unwrap(), "--cluster", "from-flag"])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let s = String::from_utf8(o.stdout).unwrap();
-    assert!(s.contains("irsa-from-flag-smallest-cluster-autoscaler"), "flag wins over file");
-    assert!(s.contains("arn:aws:iam::012345678901:"), "quoted account keeps its leading zero");
+    assert!(
+        s.contains("irsa-from-flag-smallest-cluster-autoscaler"),
+        "flag wins over file"
+    );
+    assert!(
+        s.contains("arn:aws:iam::012345678901:"),
+        "quoted account keeps its leading zero"
+    );
     assert!(s.contains("\"Environment\": \"production\""));
     assert!(s.contains("==== iam/ebs-csi-driver/policy.json"));
-    assert!(!s.contains("==== iam/efs-csi-driver/policy.json"), "the file's presets map selects presets");
+    assert!(
+        !s.contains("==== iam/efs-csi-driver/policy.json"),
+        "the file's presets map selects presets"
+    );
 }
 
 #[test]
 fn missing_required_inputs() {
     insta_settings().bind(|| {
-        assert_cmd_snapshot!("cli_missing_account", irsagen().args(["render", "--cluster", "c", "--region", "us-east-1"]));
+        assert_cmd_snapshot!(
+            "cli_missing_account",
+            irsagen().args(["render", "--cluster", "c", "--region", "us-east-1"])
+        );
     });
 }
 
@@ -70,8 +88,35 @@ fn completions_are_generated() {
 #[test]
 fn apply_without_confirmation_and_without_a_terminal_is_refused_before_any_call() {
     // Bad input is refused before any network use: exit 2, not an AWS error.
-    let o = irsagen().args(["apply", "--aws", "--cluster", "c", "--region", "us-east-1", "--account", "1"]).output().unwrap();
+    let o = irsagen()
+        .args([
+            "apply",
+            "--aws",
+            "--cluster",
+            "c",
+            "--region",
+            "us-east-1",
+            "--account",
+            "1",
+        ])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2));
-    let o = irsagen().args(["render", "--cluster", "bad name", "--region", "us-east-1", "--account", "auto"]).output().unwrap();
-    assert_eq!(o.status.code(), Some(2), "auto values are resolved only after offline validation");
+    let o = irsagen()
+        .args([
+            "render",
+            "--cluster",
+            "bad name",
+            "--region",
+            "us-east-1",
+            "--account",
+            "auto",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "auto values are resolved only after offline validation"
+    );
 }

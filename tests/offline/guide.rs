@@ -16,29 +16,55 @@ fn rendered_json(path: &str) -> Value {
 fn cluster_autoscaler_policy_is_the_guides_create_iam_policy_block() {
     let rendered = rendered_json("iam/cluster-autoscaler/policy.json");
     assert_eq!(rendered, fixture_json("guide/cluster-autoscaler-policy.json"));
-    let actions: usize = rendered["Statement"].as_array().unwrap().iter().map(|s| s["Action"].as_array().unwrap().len()).sum();
+    let actions: usize = rendered["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["Action"].as_array().unwrap().len())
+        .sum();
     assert_eq!(actions, 12);
     // The complete example's shorter document is *not* what irsagen uses anywhere.
-    assert_ne!(rendered, fixture_json("guide/setup-irsa-cluster-autoscaler-policy.json"));
+    assert_ne!(
+        rendered,
+        fixture_json("guide/setup-irsa-cluster-autoscaler-policy.json")
+    );
 }
 
 #[test]
 fn ebs_policy_is_the_guides_inline_document() {
-    assert_eq!(rendered_json("iam/ebs-csi-driver/policy.json"), fixture_json("guide/ebs-csi-driver-policy.json"));
+    assert_eq!(
+        rendered_json("iam/ebs-csi-driver/policy.json"),
+        fixture_json("guide/ebs-csi-driver-policy.json")
+    );
 }
 
 #[test]
 fn efs_policy_is_the_upstream_file_the_guide_downloads() {
-    assert_eq!(rendered_json("iam/efs-csi-driver/policy.json"), fixture_json("guide/efs-iam-policy.json"));
+    assert_eq!(
+        rendered_json("iam/efs-csi-driver/policy.json"),
+        fixture_json("guide/efs-iam-policy.json")
+    );
 }
 
 #[test]
 fn guide_fixture_blocks_are_still_in_the_guide() {
     // Keeps tests/fixtures/guide honest: each block is taken from the copy of the guide.
     let guide = std::fs::read_to_string(fixture("guide/iam-irsa-guide.md")).unwrap();
-    for (f, anchor) in [("guide/cluster-autoscaler-policy.json", "```json cluster-autoscaler-policy.json\n"), ("guide/setup-irsa-cluster-autoscaler-policy.json", "cat > cluster-autoscaler-policy.json <<EOF\n")] {
+    for (f, anchor) in [
+        (
+            "guide/cluster-autoscaler-policy.json",
+            "```json cluster-autoscaler-policy.json\n",
+        ),
+        (
+            "guide/setup-irsa-cluster-autoscaler-policy.json",
+            "cat > cluster-autoscaler-policy.json <<EOF\n",
+        ),
+    ] {
         let block = std::fs::read_to_string(fixture(f)).unwrap();
-        assert!(guide.contains(&format!("{anchor}{block}")), "{f} is not verbatim in the guide");
+        assert!(
+            guide.contains(&format!("{anchor}{block}")),
+            "{f} is not verbatim in the guide"
+        );
     }
 }
 
@@ -46,19 +72,48 @@ fn guide_fixture_blocks_are_still_in_the_guide() {
 fn one_source_of_truth_for_every_identity() {
     let b = guide_bundle();
     for c in &b.components {
-        let trust: Value = serde_json::from_str(&b.get(&format!("iam/{}/trust-policy.json", c.preset)).unwrap().content).unwrap();
+        let trust: Value =
+            serde_json::from_str(&b.get(&format!("iam/{}/trust-policy.json", c.preset)).unwrap().content).unwrap();
         let cond = &trust["Statement"][0]["Condition"]["StringEquals"];
-        let sub = cond.as_object().unwrap().iter().find(|(k, _)| k.ends_with(":sub")).unwrap().1;
-        assert_eq!(sub, &Value::from(format!("system:serviceaccount:{}:{}", c.service_account.namespace, c.service_account.name)));
-        assert!(b.get("setup-irsa.sh").unwrap().content.contains(&format!("--role-name={}", c.role_name)));
-        assert!(b.get("eksctl/cluster-config.yaml").unwrap().content.contains(&format!("roleName: \"{}\"", c.role_name)));
+        let sub = cond
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(k, _)| k.ends_with(":sub"))
+            .unwrap()
+            .1;
+        assert_eq!(
+            sub,
+            &Value::from(format!(
+                "system:serviceaccount:{}:{}",
+                c.service_account.namespace, c.service_account.name
+            ))
+        );
+        assert!(
+            b.get("setup-irsa.sh")
+                .unwrap()
+                .content
+                .contains(&format!("--role-name={}", c.role_name))
+        );
+        assert!(
+            b.get("eksctl/cluster-config.yaml")
+                .unwrap()
+                .content
+                .contains(&format!("roleName: \"{}\"", c.role_name))
+        );
         assert!(!b.to_stream().contains("iamserviceaccount-..."));
     }
     let values: Value = serde_saphyr::from_str(&b.get("helm/cluster-autoscaler-values.yaml").unwrap().content).unwrap();
     let sa = &values["cluster-autoscaler"]["rbac"]["serviceAccount"];
     assert_eq!(sa["name"], "cluster-autoscaler");
-    assert_eq!(sa["create"], false, "eksctl creates the ServiceAccount in the guide's flow");
-    assert_eq!(sa["annotations"]["eks.amazonaws.com/role-arn"], "arn:aws:iam::123456789012:role/irsa-smallest-cluster-kube-system-cluster-autoscaler");
+    assert_eq!(
+        sa["create"], false,
+        "eksctl creates the ServiceAccount in the guide's flow"
+    );
+    assert_eq!(
+        sa["annotations"]["eks.amazonaws.com/role-arn"],
+        "arn:aws:iam::123456789012:role/irsa-smallest-cluster-kube-system-cluster-autoscaler"
+    );
 }
 
 #[test]
@@ -117,5 +172,10 @@ fn without_issuer_no_trust_policy_and_the_readme_says_why() {
     inputs.oidc_issuer = None;
     let b = render(&inputs, &guide_selection()).unwrap();
     assert_eq!(b.of_kind(ArtifactKind::TrustPolicy).count(), 0);
-    assert!(b.get("README.md").unwrap().content.contains("Trust policies were not rendered"));
+    assert!(
+        b.get("README.md")
+            .unwrap()
+            .content
+            .contains("Trust policies were not rendered")
+    );
 }

@@ -6,7 +6,12 @@ use std::process::Command;
 fn script_path() -> (tempfile::TempDir, std::path::PathBuf) {
     let t = tempfile::tempdir().unwrap();
     let out = t.path().join("out");
-    assert!(render_cmd(&["--out-dir", out.to_str().unwrap()]).status().unwrap().success());
+    assert!(
+        render_cmd(&["--out-dir", out.to_str().unwrap()])
+            .status()
+            .unwrap()
+            .success()
+    );
     (t, out.join("setup-irsa.sh"))
 }
 
@@ -29,7 +34,12 @@ fn is_shellcheck_clean() {
             return;
         }
     }
-    let o = Command::new("shellcheck").arg("-s").arg("bash").arg(&p).output().unwrap();
+    let o = Command::new("shellcheck")
+        .arg("-s")
+        .arg("bash")
+        .arg(&p)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
 }
 
@@ -37,7 +47,10 @@ fn is_shellcheck_clean() {
 fn no_second_copy_of_any_document() {
     let b = guide_bundle();
     let script = &b.get("setup-irsa.sh").unwrap().content;
-    assert!(!script.contains("\"Statement\""), "the script must read policies from the rendered files");
+    assert!(
+        !script.contains("\"Statement\""),
+        "the script must read policies from the rendered files"
+    );
     for c in &b.components {
         assert!(script.contains(&format!("iam/{}/policy.json", c.preset)));
     }

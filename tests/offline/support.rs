@@ -24,7 +24,10 @@ pub fn guide_inputs() -> ClusterInputs {
 
 /// The guide's three presets, no overrides.
 pub fn guide_selection() -> Vec<(String, PresetOverrides)> {
-    irsagen::preset::DEFAULT_PRESETS.iter().map(|p| (p.to_string(), PresetOverrides::default())).collect()
+    irsagen::preset::DEFAULT_PRESETS
+        .iter()
+        .map(|p| (p.to_string(), PresetOverrides::default()))
+        .collect()
 }
 
 /// Renders through the library.
@@ -48,8 +51,16 @@ pub fn irsagen() -> Command {
 }
 
 /// Flags for the guide's cluster.
-pub const GUIDE_ARGS: [&str; 8] =
-    ["--cluster", "smallest-cluster", "--region", "us-east-1", "--account", "123456789012", "--oidc-issuer", ISSUER];
+pub const GUIDE_ARGS: [&str; 8] = [
+    "--cluster",
+    "smallest-cluster",
+    "--region",
+    "us-east-1",
+    "--account",
+    "123456789012",
+    "--oidc-issuer",
+    ISSUER,
+];
 
 /// `render` with the guide's flags plus `extra`.
 pub fn render_cmd(extra: &[&str]) -> Command {

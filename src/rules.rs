@@ -3,17 +3,23 @@
 
 use crate::error::{Error, Result};
 
-/// AWS account id: exactly 12 digits.
-pub fn account_id(field: &str, value: &str) -> Result<()> {
-    if value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit()) {
+/// `Ok` when `ok`, else the error naming field, value and rule.
+fn check(ok: bool, field: &str, value: &str, rule: &str) -> Result<()> {
+    if ok {
         Ok(())
     } else {
-        Err(Error::invalid(
-            field,
-            value,
-            "must be exactly 12 digits (an AWS account id)",
-        ))
+        Err(Error::invalid(field, value, rule))
     }
+}
+
+/// AWS account id: exactly 12 digits.
+pub fn account_id(field: &str, value: &str) -> Result<()> {
+    check(
+        value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit()),
+        field,
+        value,
+        "must be exactly 12 digits (an AWS account id)",
+    )
 }
 
 /// EKS cluster name: 1-100 characters, starts with a letter or digit, then letters, digits, `-`, `_`.
@@ -23,42 +29,33 @@ pub fn cluster_name(field: &str, value: &str) -> Result<()> {
         && value
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            field,
-            value,
-            "must be 1-100 characters of letters, digits, `-` and `_`, starting with a letter or digit (EKS cluster name rules)",
-        ))
-    }
+    check(
+        ok,
+        field,
+        value,
+        "must be 1-100 characters of letters, digits, `-` and `_`, starting with a letter or digit (EKS cluster name rules)",
+    )
 }
 
 /// Kubernetes namespace: a DNS-1123 label (at most 63 of `a-z0-9-`, alphanumeric at both ends).
 pub fn namespace(field: &str, value: &str) -> Result<()> {
-    if is_dns1123_label(value) {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            field,
-            value,
-            "must be a DNS-1123 label: at most 63 lowercase letters, digits and `-`, starting and ending with a letter or digit",
-        ))
-    }
+    check(
+        is_dns1123_label(value),
+        field,
+        value,
+        "must be a DNS-1123 label: at most 63 lowercase letters, digits and `-`, starting and ending with a letter or digit",
+    )
 }
 
 /// Kubernetes object name (ServiceAccount, Pod, Deployment): a DNS-1123 subdomain.
 pub fn object_name(field: &str, value: &str) -> Result<()> {
     let ok = (1..=253).contains(&value.len()) && value.split('.').all(is_dns1123_label);
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            field,
-            value,
-            "must be a DNS-1123 subdomain: at most 253 lowercase letters, digits, `-` and `.`, each dot-separated part starting and ending with a letter or digit",
-        ))
-    }
+    check(
+        ok,
+        field,
+        value,
+        "must be a DNS-1123 subdomain: at most 253 lowercase letters, digits, `-` and `.`, each dot-separated part starting and ending with a letter or digit",
+    )
 }
 
 fn is_dns1123_label(s: &str) -> bool {
@@ -77,41 +74,32 @@ fn is_iam_name_char(b: u8) -> bool {
 
 /// IAM role name: 1-64 characters of `[A-Za-z0-9_+=,.@-]`.
 pub fn role_name(field: &str, value: &str) -> Result<()> {
-    if (1..=64).contains(&value.len()) && value.bytes().all(is_iam_name_char) {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            field,
-            value,
-            "must be 1-64 characters of letters, digits and `_+=,.@-` (IAM role name rules)",
-        ))
-    }
+    check(
+        (1..=64).contains(&value.len()) && value.bytes().all(is_iam_name_char),
+        field,
+        value,
+        "must be 1-64 characters of letters, digits and `_+=,.@-` (IAM role name rules)",
+    )
 }
 
 /// IAM managed policy name: 1-128 characters of `[A-Za-z0-9_+=,.@-]`.
 pub fn policy_name(field: &str, value: &str) -> Result<()> {
-    if (1..=128).contains(&value.len()) && value.bytes().all(is_iam_name_char) {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            field,
-            value,
-            "must be 1-128 characters of letters, digits and `_+=,.@-` (IAM policy name rules)",
-        ))
-    }
+    check(
+        (1..=128).contains(&value.len()) && value.bytes().all(is_iam_name_char),
+        field,
+        value,
+        "must be 1-128 characters of letters, digits and `_+=,.@-` (IAM policy name rules)",
+    )
 }
 
 /// Preset name: a DNS-1123 label, so it can be a file name and a `--set` prefix.
 pub fn preset_name(field: &str, value: &str) -> Result<()> {
-    if is_dns1123_label(value) {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            field,
-            value,
-            "must be lowercase letters, digits and `-` (at most 63)",
-        ))
-    }
+    check(
+        is_dns1123_label(value),
+        field,
+        value,
+        "must be lowercase letters, digits and `-` (at most 63)",
+    )
 }
 
 /// IAM tag key: 1-128 characters of letters, digits, spaces and `_.:/=+-@`; `aws:` is reserved.
@@ -121,15 +109,12 @@ pub fn tag_key(field: &str, value: &str) -> Result<()> {
             .chars()
             .all(|c| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c))
         && !value.to_ascii_lowercase().starts_with("aws:");
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            field,
-            value,
-            "must be 1-128 letters, digits, spaces and `_.:/=+-@`, not starting with `aws:` (IAM tag key rules)",
-        ))
-    }
+    check(
+        ok,
+        field,
+        value,
+        "must be 1-128 letters, digits, spaces and `_.:/=+-@`, not starting with `aws:` (IAM tag key rules)",
+    )
 }
 
 /// IAM tag value: 0-256 characters of letters, digits, spaces and `_.:/=+-@`.
@@ -138,15 +123,12 @@ pub fn tag_value(field: &str, value: &str) -> Result<()> {
         && value
             .chars()
             .all(|c| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            field,
-            value,
-            "must be at most 256 letters, digits, spaces and `_.:/=+-@` (IAM tag value rules)",
-        ))
-    }
+    check(
+        ok,
+        field,
+        value,
+        "must be at most 256 letters, digits, spaces and `_.:/=+-@` (IAM tag value rules)",
+    )
 }
 
 /// The parts of a validated OIDC issuer URL.

@@ -44,25 +44,52 @@ impl Kube {
         let kubeconfig = kubeconfig.map_err(|e| Error::Kube(format!("cannot read the kubeconfig ({source}): {e}")))?;
         let context = match opts.context.clone().or_else(|| kubeconfig.current_context.clone()) {
             Some(c) => c,
-            None => return Err(Error::Kube(format!("the kubeconfig ({source}) has no current context; pass --context"))),
+            None => {
+                return Err(Error::Kube(format!(
+                    "the kubeconfig ({source}) has no current context; pass --context"
+                )));
+            }
         };
         let named = kubeconfig.contexts.iter().find(|c| c.name == context);
         if named.is_none() {
             let known: Vec<&str> = kubeconfig.contexts.iter().map(|c| c.name.as_str()).collect();
-            return Err(Error::Kube(format!("context `{context}` is not in the kubeconfig ({source}); known contexts: {}", known.join(", "))));
+            return Err(Error::Kube(format!(
+                "context `{context}` is not in the kubeconfig ({source}); known contexts: {}",
+                known.join(", ")
+            )));
         }
-        let user = named.and_then(|c| c.context.as_ref()).and_then(|c| c.user.clone()).unwrap_or_else(|| "?".into());
-        let options = KubeConfigOptions { context: Some(context.clone()), cluster: None, user: None };
+        let user = named
+            .and_then(|c| c.context.as_ref())
+            .and_then(|c| c.user.clone())
+            .unwrap_or_else(|| "?".into());
+        let options = KubeConfigOptions {
+            context: Some(context.clone()),
+            cluster: None,
+            user: None,
+        };
         let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
             .await
-            .map_err(|e| Error::Kube(format!("cannot use context `{context}` of the kubeconfig ({source}): {e}")))?;
+            .map_err(|e| {
+                Error::Kube(format!(
+                    "cannot use context `{context}` of the kubeconfig ({source}): {e}"
+                ))
+            })?;
         let server = config.cluster_url.to_string().trim_end_matches('/').to_string();
+        // Both ring (kube) and aws-lc-rs (the AWS SDK) are linked, so rustls cannot pick a
+        // process default by itself; use ring, as kube is built with it. A second call is a no-op.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let requests = Arc::new(AtomicUsize::new(0));
         let client = ClientBuilder::try_from(config)
             .map_err(|e| Error::Kube(format!("cannot build a client for {server} (context `{context}`): {e}")))?
             .with_layer(&CountLayer(requests.clone()))
             .build();
-        Ok(Kube { client, server, context, user, requests })
+        Ok(Kube {
+            client,
+            server,
+            context,
+            user,
+            requests,
+        })
     }
 
     /// API requests sent so far by this client.
@@ -77,7 +104,10 @@ struct CountLayer(Arc<AtomicUsize>);
 impl<S> Layer<S> for CountLayer {
     type Service = Count<S>;
     fn layer(&self, inner: S) -> Count<S> {
-        Count { inner, n: self.0.clone() }
+        Count {
+            inner,
+            n: self.0.clone(),
+        }
     }
 }
 

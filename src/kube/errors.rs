@@ -66,7 +66,9 @@ pub fn map(k: &Kube, op: Op<'_>, e: kube::Error) -> Error {
                 k.context, k.server, s.message
             )
         }
-        kube::Error::Api(s) if s.code == 403 => format!("the API server refused {what}: {} (403 {})", s.message, s.reason),
+        kube::Error::Api(s) if s.code == 403 => {
+            format!("the API server refused {what}: {} (403 {})", s.message, s.reason)
+        }
         kube::Error::Api(s) if s.code == 409 => format!("conflict on {what}: {}", s.message),
         kube::Error::Api(s) => format!("{what} failed on {}: {} ({} {})", k.server, s.message, s.code, s.reason),
         kube::Error::HyperError(_) | kube::Error::Service(_) => format!(
@@ -75,7 +77,12 @@ pub fn map(k: &Kube, op: Op<'_>, e: kube::Error) -> Error {
             k.context,
             chain(&e)
         ),
-        other => format!("{what} failed on {} (context `{}`): {}", k.server, k.context, chain(other)),
+        other => format!(
+            "{what} failed on {} (context `{}`): {}",
+            k.server,
+            k.context,
+            chain(other)
+        ),
     };
     Error::Kube(msg)
 }

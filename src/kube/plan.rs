@@ -13,10 +13,19 @@ use std::collections::BTreeSet;
 /// See [`super::plan`].
 pub async fn plan(opts: &KubeOptions, bundle: &Bundle, flags: ApplyFlags) -> Result<Plan> {
     let k = Kube::connect(opts).await?;
-    let parse = |kind| bundle.of_kind(kind).map(Desired::from_artifact).collect::<Result<Vec<_>>>();
+    let parse = |kind| {
+        bundle
+            .of_kind(kind)
+            .map(Desired::from_artifact)
+            .collect::<Result<Vec<_>>>()
+    };
     let service_accounts = parse(ArtifactKind::ServiceAccount)?;
     let patches = parse(ArtifactKind::ControllerPatch)?;
-    let pods = if flags.test_pods { parse(ArtifactKind::TestPod)? } else { Vec::new() };
+    let pods = if flags.test_pods {
+        parse(ArtifactKind::TestPod)?
+    } else {
+        Vec::new()
+    };
 
     let mut plan = Plan::default();
 
@@ -29,10 +38,22 @@ pub async fn plan(opts: &KubeOptions, bundle: &Bundle, flags: ApplyFlags) -> Res
         if live.is_none() {
             if flags.create_namespace {
                 let d = Desired::namespace(ns);
-                plan.changes.push(Change::new(Action::Create, d.clone(), false, None, objects::added(&d.json()), false));
+                plan.changes.push(Change::new(
+                    Action::Create,
+                    d.clone(),
+                    false,
+                    None,
+                    objects::added(&d.json()),
+                    false,
+                ));
                 new_namespaces.insert(ns.to_string());
             } else {
-                let users: Vec<String> = service_accounts.iter().chain(&pods).filter(|d| d.ns() == Some(ns)).map(Desired::label).collect();
+                let users: Vec<String> = service_accounts
+                    .iter()
+                    .chain(&pods)
+                    .filter(|d| d.ns() == Some(ns))
+                    .map(Desired::label)
+                    .collect();
                 missing.push(format!("`{ns}` (needed by {})", users.join(", ")));
             }
         }
@@ -47,13 +68,18 @@ pub async fn plan(opts: &KubeOptions, bundle: &Bundle, flags: ApplyFlags) -> Res
     }
     let in_new = |d: &Desired| d.ns().is_some_and(|ns| new_namespaces.contains(ns));
 
+    let rendered_sas: BTreeSet<String> = service_accounts.iter().map(Desired::label).collect();
     for d in service_accounts {
         let fresh = in_new(&d);
         let live = if fresh { None } else { get(&k, &d, d.ns()).await? };
         let mut force = false;
         let mut note = None;
         if let Some(live) = &live {
-            let current = live.metadata.annotations.as_ref().and_then(|a| a.get(objects::ROLE_ARN));
+            let current = live
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(objects::ROLE_ARN));
             let wanted = d.role_arn().unwrap_or_default();
             if let Some(current) = current.filter(|c| c.as_str() != wanted) {
                 if !flags.force {
@@ -93,15 +119,37 @@ pub async fn plan(opts: &KubeOptions, bundle: &Bundle, flags: ApplyFlags) -> Res
         }
     }
 
-    let created_sas: BTreeSet<String> =
-        plan.changes.iter().filter(|c| c.action == Action::Create && c.object.kind() == "ServiceAccount").map(|c| c.object.label()).collect();
+    let created_sas: BTreeSet<String> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Create && c.object.kind() == "ServiceAccount")
+        .map(|c| c.object.label())
+        .collect();
     for d in pods {
         let fresh = in_new(&d);
         let live = if fresh { None } else { get(&k, &d, d.ns()).await? };
         // The ServiceAccount admission plugin rejects a pod whose ServiceAccount does not exist
         // yet, so a pod whose ServiceAccount this plan creates cannot be dry-run now.
-        let sa = d.obj.data.pointer("/spec/serviceAccountName").and_then(|v| v.as_str()).unwrap_or("default");
-        let after_sa = created_sas.contains(&format!("ServiceAccount {}/{sa}", d.ns().unwrap_or_default()));
+        let sa = d
+            .obj
+            .data
+            .pointer("/spec/serviceAccountName")
+            .and_then(|v| v.as_str())
+            .unwrap_or("default");
+        let ns = d.ns().unwrap_or_default().to_string();
+        let sa_label = format!("ServiceAccount {ns}/{sa}");
+        let after_sa = created_sas.contains(&sa_label);
+        if !fresh && !rendered_sas.contains(&sa_label) {
+            // Not rendered by irsagen (a chart creates it): it must already be there.
+            let sa_obj = Desired::service_account(&ns, sa);
+            if get(&k, &sa_obj, Some(&ns)).await?.is_none() {
+                plan.skipped.push(format!(
+                    "skipped: {}: its {sa_label} does not exist (install the chart first)",
+                    d.label()
+                ));
+                continue;
+            }
+        }
         plan.push(&k, d, live, fresh || after_sa, false, None).await?;
     }
 
@@ -112,7 +160,15 @@ pub async fn plan(opts: &KubeOptions, bundle: &Bundle, flags: ApplyFlags) -> Res
 impl Plan {
     /// Dry-runs the apply of `d` (unless `no_dry_run`) and records a change if it would change
     /// anything.
-    async fn push(&mut self, k: &Kube, d: Desired, live: Option<DynamicObject>, no_dry_run: bool, force: bool, note: Option<String>) -> Result<()> {
+    async fn push(
+        &mut self,
+        k: &Kube,
+        d: Desired,
+        live: Option<DynamicObject>,
+        no_dry_run: bool,
+        force: bool,
+        note: Option<String>,
+    ) -> Result<()> {
         match live {
             None => {
                 if !no_dry_run {
@@ -120,7 +176,8 @@ impl Plan {
                     apply(k, &d, force, true).await?;
                 }
                 let diff = objects::added(&d.json());
-                self.changes.push(Change::new(Action::Create, d, force, note, diff, no_dry_run));
+                self.changes
+                    .push(Change::new(Action::Create, d, force, note, diff, no_dry_run));
             }
             Some(live) => {
                 let after = apply(k, &d, force, true).await?;
@@ -129,7 +186,8 @@ impl Plan {
                     self.unchanged.push(d.label());
                 } else {
                     let diff = objects::diff(&before, &after, &format!("live {}", d.label()), "after apply");
-                    self.changes.push(Change::new(Action::Update, d, force, note, diff, false));
+                    self.changes
+                        .push(Change::new(Action::Update, d, force, note, diff, false));
                 }
             }
         }
@@ -144,7 +202,17 @@ pub async fn get(k: &Kube, d: &Desired, ns: Option<&str>) -> Result<Option<Dynam
         None => Api::all_with(k.client.clone(), &d.ar),
     };
     let resource = d.rbac_resource();
-    api.get_opt(d.name()).await.map_err(|e| errors::map(k, Op { verb: "get", resource: &resource, namespace: ns }, e))
+    api.get_opt(d.name()).await.map_err(|e| {
+        errors::map(
+            k,
+            Op {
+                verb: "get",
+                resource: &resource,
+                namespace: ns,
+            },
+            e,
+        )
+    })
 }
 
 /// Server-side apply of `d` with field manager `irsagen`.
@@ -174,6 +242,18 @@ pub async fn apply(k: &Kube, d: &Desired, force: bool, dry_run: bool) -> Result<
                 d.ar.plural,
                 d.name(),
                 d.ns().unwrap_or("default"),
+            ));
+        }
+        if errors::status_code(&e) == Some(422) && d.kind() == "Pod" {
+            let message = match &e {
+                kube::Error::Api(s) => s.message.clone(),
+                _ => e.to_string(),
+            };
+            return Error::Kube(format!(
+                "cannot update {}: {message}; a pod's spec cannot change, delete it first (kubectl delete pod {} -n {})",
+                d.label(),
+                d.name(),
+                d.ns().unwrap_or("default")
             ));
         }
         errors::map(k, Op { verb: "patch", resource: &resource, namespace: d.ns() }, e)

@@ -1,0 +1,432 @@
+//! The guide's cluster checks ("Verify Service Account", "Verify IRSA Configuration", "Test IAM
+//! Role Assumption", "Role Not Assumed"), one [`Check`] each, scope `kube`.
+//!
+//! Annotated ServiceAccounts that no preset expects are reported only when their ARN looks like
+//! one of this cluster's irsagen roles (`arn:…:iam::<account>:role/irsa-<cluster>-…`) or is one of
+//! the bundle's role ARNs; other annotated ServiceAccounts belong to someone else and are skipped
+//! (the report has no informational level, and a PASS would claim something was checked).
+
+use super::KubeOptions;
+use super::client::Kube;
+use super::errors::{self, Op};
+use super::objects::{Desired, ROLE_ARN};
+use super::plan::{apply, get};
+use crate::bundle::{Bundle, layout};
+use crate::component::{Component, ServiceAccountRef};
+use crate::error::Result;
+use crate::overrides::SaCreator;
+use crate::report::Check;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
+use kube::api::{Api, AttachParams, DeleteParams, ListParams};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+const SCOPE: &str = "kube";
+
+/// See [`super::verify`].
+pub async fn verify(opts: &KubeOptions, bundle: &Bundle, exec_test: bool, pod_timeout: Duration) -> Result<Vec<Check>> {
+    let k = Kube::connect(opts).await?;
+    // The guide's check: every ServiceAccount with a role-arn annotation, in all namespaces.
+    let all = Api::<ServiceAccount>::all(k.client.clone())
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| {
+            errors::map(
+                &k,
+                Op {
+                    verb: "list",
+                    resource: "serviceaccounts",
+                    namespace: None,
+                },
+                e,
+            )
+        })?;
+    let mut accounts: BTreeMap<ServiceAccountRef, Option<String>> = BTreeMap::new();
+    for sa in &all.items {
+        let r = ServiceAccountRef {
+            namespace: sa.metadata.namespace.clone().unwrap_or_default(),
+            name: sa.metadata.name.clone().unwrap_or_default(),
+        };
+        accounts.insert(
+            r,
+            sa.metadata.annotations.as_ref().and_then(|a| a.get(ROLE_ARN)).cloned(),
+        );
+    }
+    let annotated: Vec<(&ServiceAccountRef, &str)> = accounts
+        .iter()
+        .filter_map(|(r, a)| a.as_deref().map(|a| (r, a)))
+        .collect();
+
+    let mut checks = Vec::new();
+    let mut explained: BTreeSet<ServiceAccountRef> = BTreeSet::new();
+    for c in &bundle.components {
+        let p = Some(c.preset.as_str());
+        let want = &c.service_account;
+        explained.insert(want.clone());
+        let elsewhere: Vec<&ServiceAccountRef> = annotated
+            .iter()
+            .filter(|(r, a)| *a == c.role_arn && *r != want)
+            .map(|(r, _)| *r)
+            .collect();
+        for other in &elsewhere {
+            explained.insert((*other).clone());
+            checks.push(Check::fail(
+                SCOPE,
+                p,
+                "trust-subject",
+                format!(
+                    "ServiceAccount {other} carries role {} but the role trusts only {want} ({}): pods running as {other} cannot assume it",
+                    c.role_name, c.subject
+                ),
+                identity_advice(c, other),
+            ));
+        }
+        match accounts.get(want) {
+            None if elsewhere.is_empty() => checks.push(Check::fail(
+                SCOPE,
+                p,
+                "sa-exists",
+                format!("ServiceAccount {want} does not exist"),
+                missing_advice(c),
+            )),
+            None => {}
+            Some(arn) => {
+                checks.push(Check::pass(
+                    SCOPE,
+                    p,
+                    "sa-exists",
+                    format!("ServiceAccount {want} exists"),
+                ));
+                checks.push(match arn {
+                    None => Check::fail(
+                        SCOPE,
+                        p,
+                        "sa-role-arn",
+                        format!("ServiceAccount {want} has no {ROLE_ARN} annotation"),
+                        annotate_advice(c),
+                    ),
+                    Some(a) if *a == c.role_arn => Check::pass(
+                        SCOPE,
+                        p,
+                        "sa-role-arn",
+                        format!("ServiceAccount {want} is annotated with {a}"),
+                    ),
+                    Some(a) => Check::fail(
+                        SCOPE,
+                        p,
+                        "sa-role-arn",
+                        format!("ServiceAccount {want} is annotated with {a}, expected {}", c.role_arn),
+                        annotate_advice(c),
+                    ),
+                });
+            }
+        }
+        if let Some(dep) = &c.controller_patch {
+            let api: Api<Deployment> = Api::namespaced(k.client.clone(), &want.namespace);
+            let live = api.get_opt(dep).await.map_err(|e| {
+                errors::map(
+                    &k,
+                    Op {
+                        verb: "get",
+                        resource: "deployments.apps",
+                        namespace: Some(&want.namespace),
+                    },
+                    e,
+                )
+            })?;
+            // Absent: the driver is not installed yet; apply says so, and there is nothing to check.
+            if let Some(d) = live {
+                let spec = d.spec.and_then(|s| s.template.spec);
+                let runs_as = spec
+                    .and_then(|s| s.service_account_name.or(s.service_account))
+                    .unwrap_or_else(|| "default".into());
+                checks.push(Check::from_bool(
+                    SCOPE,
+                    p,
+                    "deployment-sa",
+                    runs_as == want.name,
+                    format!("Deployment {}/{dep} runs its pods as ServiceAccount {runs_as}{}", want.namespace, if runs_as == want.name { String::new() } else { format!(", not {}", want.name) }),
+                    format!(
+                        "irsagen apply --kube (applies {}), or kubectl patch deployment {dep} -n {} --patch-file {}; then kubectl rollout status deployment/{dep} -n {}",
+                        layout::controller_patch(&c.preset, dep),
+                        want.namespace,
+                        layout::controller_patch(&c.preset, dep),
+                        want.namespace
+                    ),
+                ));
+            }
+        }
+    }
+
+    let ours = bundle
+        .context
+        .iam_arn(&format!("role/irsa-{}-", bundle.context.cluster));
+    let role_arns: BTreeSet<&str> = bundle.components.iter().map(|c| c.role_arn.as_str()).collect();
+    for (r, arn) in &annotated {
+        if !explained.contains(*r) && (arn.starts_with(&ours) || role_arns.contains(arn)) {
+            checks.push(Check::fail(
+                SCOPE,
+                None,
+                "unexpected-sa",
+                format!("ServiceAccount {r} is annotated with {arn}, an irsagen role of cluster {}, but no selected preset expects it", bundle.context.cluster),
+                format!(
+                    "kubectl describe sa {} -n {}; if it is left over, remove the annotation (kubectl annotate sa {} -n {} {ROLE_ARN}-); otherwise render with the preset that owns it",
+                    r.name, r.namespace, r.name, r.namespace
+                ),
+            ));
+        }
+    }
+
+    if exec_test {
+        for c in &bundle.components {
+            checks.push(exec_check(&k, bundle, c, pod_timeout).await);
+        }
+    }
+    Ok(checks)
+}
+
+fn describe(r: &ServiceAccountRef) -> String {
+    format!("kubectl describe sa {} -n {}", r.name, r.namespace)
+}
+
+fn missing_advice(c: &Component) -> String {
+    let r = &c.service_account;
+    match (&c.helm, c.service_account_created_by) {
+        (Some(h), SaCreator::Helm) => format!(
+            "the chart creates it: install the chart with {} into namespace {} (helm upgrade --install … -n {} -f {}); then {}",
+            layout::helm_values(&h.chart),
+            r.namespace,
+            r.namespace,
+            layout::helm_values(&h.chart),
+            describe(r)
+        ),
+        _ => format!(
+            "irsagen apply --kube (or kubectl apply -f {}, or eksctl create iamserviceaccount with eksctl/cluster-config.yaml); then {}",
+            layout::service_account(&c.preset),
+            describe(r)
+        ),
+    }
+}
+
+fn annotate_advice(c: &Component) -> String {
+    let r = &c.service_account;
+    let how = match (&c.helm, c.service_account_created_by) {
+        (Some(h), SaCreator::Helm) => format!(
+            "the chart owns it: set the annotation through {} and helm upgrade",
+            layout::helm_values(&h.chart)
+        ),
+        _ => "irsagen apply --kube (add --force to replace a different role-arn)".to_string(),
+    };
+    format!(
+        "{}; {how}; then restart the pods (kubectl rollout restart) so they get the role",
+        describe(r)
+    )
+}
+
+fn identity_advice(c: &Component, found: &ServiceAccountRef) -> String {
+    let want = &c.service_account;
+    let mut sets = Vec::new();
+    if found.namespace != want.namespace {
+        sets.push(format!("--set {}.namespace={}", c.preset, found.namespace));
+    }
+    if found.name != want.name {
+        sets.push(format!("--set {}.serviceAccount={}", c.preset, found.name));
+    }
+    let install = match &c.helm {
+        Some(h) => format!(
+            "install the chart into {} (helm upgrade --install … -n {} -f {})",
+            want.namespace,
+            want.namespace,
+            layout::helm_values(&h.chart)
+        ),
+        None => format!("create the ServiceAccount as {want} (irsagen apply --kube)"),
+    };
+    format!(
+        "{}; either render with `{}` and update the role's trust policy (irsagen apply --aws), or {install}",
+        describe(found),
+        sets.join(" ")
+    )
+}
+
+/// `--exec-test` for one component: create the test pod, wait for it to run, exec
+/// `aws sts get-caller-identity` and check the assumed role.
+async fn exec_check(k: &Kube, bundle: &Bundle, c: &Component, timeout: Duration) -> Check {
+    let p = Some(c.preset.as_str());
+    let path = layout::test_pod(&c.preset);
+    let fail = |detail: String, advice: String| Check::fail(SCOPE, p, "exec-test", detail, advice);
+    let Some(artifact) = bundle.get(&path) else {
+        return fail(
+            format!("the bundle has no test pod {path}"),
+            "render the bundle again".into(),
+        );
+    };
+    let d = match Desired::from_artifact(artifact) {
+        Ok(d) => d,
+        Err(e) => return fail(e.to_string(), "render the bundle again".into()),
+    };
+    let ns = d.ns().unwrap_or_default().to_string();
+    let name = d.name().to_string();
+    let existed = match get(k, &d, Some(&ns)).await {
+        Ok(live) => live.is_some(),
+        Err(e) => return fail(e.to_string(), describe(&c.service_account)),
+    };
+    if let Err(e) = apply(k, &d, false, false).await {
+        return fail(
+            format!("cannot create test pod {ns}/{name}: {e}"),
+            format!("{}; irsagen apply --kube", describe(&c.service_account)),
+        );
+    }
+    let check = run_test(k, c, &ns, &name, timeout).await;
+    if !existed {
+        let _ = Api::<Pod>::namespaced(k.client.clone(), &ns)
+            .delete(&name, &DeleteParams::default())
+            .await;
+    }
+    check
+}
+
+async fn run_test(k: &Kube, c: &Component, ns: &str, name: &str, timeout: Duration) -> Check {
+    let p = Some(c.preset.as_str());
+    let api: Api<Pod> = Api::namespaced(k.client.clone(), ns);
+    let pod_advice = format!("kubectl describe pod {name} -n {ns}; {}", describe(&c.service_account));
+    let start = Instant::now();
+    loop {
+        let pod = match api.get(name).await {
+            Ok(pod) => pod,
+            Err(e) => {
+                return Check::fail(
+                    SCOPE,
+                    p,
+                    "exec-test",
+                    errors::map(
+                        k,
+                        Op {
+                            verb: "get",
+                            resource: "pods",
+                            namespace: Some(ns),
+                        },
+                        e,
+                    )
+                    .to_string(),
+                    pod_advice,
+                );
+            }
+        };
+        let status = pod.status.as_ref();
+        let phase = status.and_then(|s| s.phase.clone()).unwrap_or_else(|| "Pending".into());
+        if phase == "Running" {
+            break;
+        }
+        let ended = phase == "Failed" || phase == "Succeeded";
+        if ended || start.elapsed() >= timeout {
+            let node = pod.spec.as_ref().and_then(|s| s.node_name.clone());
+            let waiting: Vec<String> = status
+                .and_then(|s| s.container_statuses.as_ref())
+                .into_iter()
+                .flatten()
+                .filter_map(|c| {
+                    c.state
+                        .as_ref()?
+                        .waiting
+                        .as_ref()?
+                        .reason
+                        .clone()
+                        .map(|r| format!("{}: {r}", c.name))
+                })
+                .collect();
+            let why = match (node, waiting.is_empty()) {
+                (None, _) => " (not scheduled to any node: no nodes?)".to_string(),
+                (Some(n), true) => format!(" (on node {n})"),
+                (Some(n), false) => format!(" (on node {n}; {})", waiting.join(", ")),
+            };
+            let detail = if ended {
+                format!("test pod {ns}/{name} ended with phase {phase} before the test could run{why}")
+            } else {
+                format!(
+                    "test pod {ns}/{name} not running after {}s, phase {phase}{why}",
+                    timeout.as_secs()
+                )
+            };
+            return Check::fail(SCOPE, p, "exec-test", detail, pod_advice);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let ap = AttachParams::default().stdin(false).stdout(true).stderr(true);
+    let mut proc = match api
+        .exec(name, ["aws", "sts", "get-caller-identity", "--output", "json"], &ap)
+        .await
+    {
+        Ok(proc) => proc,
+        Err(e) => {
+            return Check::fail(
+                SCOPE,
+                p,
+                "exec-test",
+                errors::map(
+                    k,
+                    Op {
+                        verb: "create",
+                        resource: "pods/exec",
+                        namespace: Some(ns),
+                    },
+                    e,
+                )
+                .to_string(),
+                pod_advice,
+            );
+        }
+    };
+    let (mut out, mut err) = (String::new(), String::new());
+    {
+        use tokio::io::AsyncReadExt;
+        let (so, se) = (proc.stdout(), proc.stderr());
+        let read_out = async {
+            if let Some(mut s) = so {
+                let _ = s.read_to_string(&mut out).await;
+            }
+        };
+        let read_err = async {
+            if let Some(mut s) = se {
+                let _ = s.read_to_string(&mut err).await;
+            }
+        };
+        tokio::join!(read_out, read_err);
+    }
+    let _ = proc.join().await;
+    let arn = serde_json::from_str::<serde_json::Value>(&out)
+        .ok()
+        .and_then(|v| v.get("Arn").and_then(|a| a.as_str()).map(str::to_string));
+    let want = format!(":assumed-role/{}/", c.role_name);
+    match arn {
+        Some(a) if a.contains(&want) => Check::pass(
+            SCOPE,
+            p,
+            "exec-test",
+            format!("aws sts get-caller-identity in {ns}/{name} returned {a}"),
+        ),
+        Some(a) => Check::fail(
+            SCOPE,
+            p,
+            "exec-test",
+            format!(
+                "aws sts get-caller-identity in {ns}/{name} returned {a}, not role {}",
+                c.role_name
+            ),
+            format!(
+                "{}; the pod did not get the role: check the annotation and the trust policy (irsagen verify --aws), then restart the pod",
+                describe(&c.service_account)
+            ),
+        ),
+        None => Check::fail(
+            SCOPE,
+            p,
+            "exec-test",
+            format!(
+                "aws sts get-caller-identity in {ns}/{name} failed: {}",
+                if err.trim().is_empty() { out.trim() } else { err.trim() }
+            ),
+            pod_advice,
+        ),
+    }
+}

@@ -1,0 +1,220 @@
+//! `verify --kube` through the library: each kind of mismatch, then a clean pass after apply.
+
+use crate::support::*;
+use irsagen::kube::{self, ApplyFlags};
+use irsagen::overrides::{PresetOverrides, SaCreator};
+use irsagen::report::{Check, Status};
+use serde_json::json;
+use std::time::Duration;
+
+fn find<'a>(checks: &'a [Check], preset: Option<&str>, name: &str) -> Vec<&'a Check> {
+    checks
+        .iter()
+        .filter(|c| c.preset.as_deref() == preset && c.name == name)
+        .collect()
+}
+
+fn one<'a>(checks: &'a [Check], preset: Option<&str>, name: &str) -> &'a Check {
+    let found = find(checks, preset, name);
+    assert_eq!(
+        found.len(),
+        1,
+        "expected one {preset:?} {name} check in {}",
+        irsagen::report::to_text(checks)
+    );
+    found[0]
+}
+
+#[tokio::test]
+async fn verify_finds_each_mismatch_and_passes_after_apply() {
+    let w = World::new("verify", true).await;
+    let b = guide_bundle(&w.cluster, &w.ns);
+
+    // Nothing applied: every ServiceAccount is missing.
+    let checks = kube::verify(&admin(), &b, false).await.expect("verify");
+    for p in PRESETS {
+        let c = one(&checks, Some(p), "sa-exists");
+        assert_eq!(c.status, Status::Fail);
+        assert!(c.advice.as_deref().unwrap().contains("irsagen apply --kube"), "{c:?}");
+        assert!(c.advice.as_deref().unwrap().contains("kubectl describe sa"), "{c:?}");
+    }
+    assert!(checks.iter().all(|c| c.scope == "kube"));
+
+    let plan = kube::plan(&admin(), &b, ApplyFlags::default()).await.expect("plan");
+    kube::execute(&admin(), &plan, false).await.expect("apply");
+
+    // Break each thing the guide's troubleshooting lists.
+    w.set_role_arn(&w.ns, "cluster-autoscaler", None).await; // annotation missing
+    let wrong = "arn:aws:iam::123456789012:role/not-this-one";
+    w.set_role_arn(&w.ns, "ebs-csi-controller-sa", Some(wrong)).await; // wrong ARN
+    w.create_deployment(&w.ns, "efs-csi-controller", Some("default")).await; // controller not patched
+    // A left-over ServiceAccount annotated with one of this cluster's irsagen roles.
+    let stale = role_arn(&w.cluster, "old", "thing");
+    w.apply_sa_as("kubectl", &w.ns, "stale", json!({}), json!({ROLE_ARN: stale}))
+        .await;
+    // Someone else's IRSA ServiceAccount: not ours to judge, so not reported.
+    w.apply_sa_as(
+        "kubectl",
+        &w.ns,
+        "foreign",
+        json!({}),
+        json!({ROLE_ARN: "arn:aws:iam::111111111111:role/app"}),
+    )
+    .await;
+
+    let checks = kube::verify(&admin(), &b, false).await.expect("verify");
+    let text = irsagen::report::to_text(&checks);
+    let ca = one(&checks, Some("cluster-autoscaler"), "sa-role-arn");
+    assert!(
+        ca.status == Status::Fail && ca.detail.contains("has no eks.amazonaws.com/role-arn annotation"),
+        "{text}"
+    );
+    let ebs = one(&checks, Some("ebs-csi-driver"), "sa-role-arn");
+    assert!(
+        ebs.status == Status::Fail
+            && ebs.detail.contains(wrong)
+            && ebs
+                .detail
+                .contains(&role_arn(&w.cluster, &w.ns, "ebs-csi-controller-sa")),
+        "{text}"
+    );
+    assert!(
+        ebs.advice
+            .as_deref()
+            .unwrap()
+            .contains(&format!("kubectl describe sa ebs-csi-controller-sa -n {}", w.ns)),
+        "{text}"
+    );
+    let efs = one(&checks, Some("efs-csi-driver"), "deployment-sa");
+    assert!(
+        efs.status == Status::Fail
+            && efs
+                .detail
+                .contains("runs its pods as ServiceAccount default, not efs-csi-controller-sa"),
+        "{text}"
+    );
+    assert_eq!(
+        one(&checks, Some("efs-csi-driver"), "sa-role-arn").status,
+        Status::Pass,
+        "{text}"
+    );
+    let unexpected = one(&checks, None, "unexpected-sa");
+    assert!(
+        unexpected.status == Status::Fail && unexpected.detail.contains(&format!("{}/stale", w.ns)),
+        "{text}"
+    );
+    assert!(!text.contains("foreign"), "{text}");
+
+    // Fix it all with irsagen (the wrong ARN and the Deployment need --force), drop the stale one.
+    let force = ApplyFlags {
+        force: true,
+        ..Default::default()
+    };
+    let plan = kube::plan(&admin(), &b, force).await.expect("plan --force");
+    assert_eq!(plan.changes.len(), 3, "{}", plan.to_text());
+    kube::execute(&admin(), &plan, false).await.expect("apply --force");
+    w.sas(&w.ns)
+        .delete("stale", &Default::default())
+        .await
+        .expect("delete stale");
+
+    let checks = kube::verify(&admin(), &b, false).await.expect("verify");
+    let text = irsagen::report::to_text(&checks);
+    assert_eq!(irsagen::report::failures(&checks), 0, "{text}");
+    assert_eq!(checks.len(), 7, "{text}"); // 3 × (sa-exists, sa-role-arn) + deployment-sa
+    w.cleanup().await;
+}
+
+#[tokio::test]
+async fn verify_reports_the_chart_installed_into_the_wrong_namespace() {
+    let mut w = World::new("trusted", true).await;
+    let smallest = unique("smallest");
+    w.create_namespace(&smallest).await;
+    // The role trusts <ns>/cluster-autoscaler and the chart creates the ServiceAccount...
+    let o = PresetOverrides {
+        service_account_created_by: Some(SaCreator::Helm),
+        ..in_ns(&w.ns)
+    };
+    let b = bundle(&w.cluster, &[("cluster-autoscaler", o)]);
+    let arn = role_arn(&w.cluster, &w.ns, "cluster-autoscaler");
+
+    // ...not installed yet: missing, and the advice is the chart with the rendered values.
+    let checks = kube::verify(&admin(), &b, false).await.expect("verify");
+    let c = one(&checks, Some("cluster-autoscaler"), "sa-exists");
+    assert_eq!(c.status, Status::Fail);
+    assert!(
+        c.advice
+            .as_deref()
+            .unwrap()
+            .contains("helm/cluster-autoscaler-values.yaml"),
+        "{c:?}"
+    );
+
+    // ...installed into `smallest` instead: the annotated ServiceAccount is the wrong identity.
+    w.apply_sa_as(
+        "helm",
+        &smallest,
+        "cluster-autoscaler",
+        json!({"app.kubernetes.io/managed-by": "Helm"}),
+        json!({ROLE_ARN: arn}),
+    )
+    .await;
+    let checks = kube::verify(&admin(), &b, false).await.expect("verify");
+    let text = irsagen::report::to_text(&checks);
+    let c = one(&checks, Some("cluster-autoscaler"), "trust-subject");
+    assert_eq!(c.status, Status::Fail, "{text}");
+    assert!(
+        c.detail.contains(&format!("{smallest}/cluster-autoscaler"))
+            && c.detail.contains(&format!("{}/cluster-autoscaler", w.ns)),
+        "{text}"
+    );
+    let advice = c.advice.as_deref().unwrap();
+    assert!(
+        advice.contains(&format!("--set cluster-autoscaler.namespace={smallest}"))
+            && advice.contains(&format!("install the chart into {}", w.ns)),
+        "{text}"
+    );
+    // One finding, not also "missing" and "unexpected".
+    assert!(
+        find(&checks, Some("cluster-autoscaler"), "sa-exists").is_empty(),
+        "{text}"
+    );
+    assert!(find(&checks, None, "unexpected-sa").is_empty(), "{text}");
+    w.cleanup().await;
+}
+
+#[tokio::test]
+async fn exec_test_creates_the_pod_and_fails_clearly_without_nodes() {
+    let w = World::new("exec", true).await;
+    let b = bundle(&w.cluster, &[("ebs-csi-driver", in_ns(&w.ns))]);
+    let plan = kube::plan(&admin(), &b, ApplyFlags::default()).await.expect("plan");
+    kube::execute(&admin(), &plan, false).await.expect("apply");
+
+    let checks = kube::verify_with(&admin(), &b, true, Duration::from_secs(2))
+        .await
+        .expect("verify --exec-test");
+    let text = irsagen::report::to_text(&checks);
+    let c = one(&checks, Some("ebs-csi-driver"), "exec-test");
+    assert_eq!(c.status, Status::Fail, "{text}");
+    assert!(
+        c.detail.contains(&format!(
+            "test pod {}/test-irsa-ebs-csi-controller-sa not running after 2s",
+            w.ns
+        )) && c.detail.contains("no nodes?"),
+        "{text}"
+    );
+    assert!(
+        c.advice
+            .as_deref()
+            .unwrap()
+            .contains("kubectl describe pod test-irsa-ebs-csi-controller-sa"),
+        "{text}"
+    );
+    // The pod it created for the test is gone again.
+    let pods: ::kube::Api<k8s_openapi::api::core::v1::Pod> = ::kube::Api::namespaced(w.client.clone(), &w.ns);
+    assert!(
+        pods.get_opt("test-irsa-ebs-csi-controller-sa").await.unwrap().is_none(),
+        "test pod left behind"
+    );
+    w.cleanup().await;
+}

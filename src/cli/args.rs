@@ -194,6 +194,9 @@ pub struct VerifyCmd {
     /// Create each test pod, exec `aws sts get-caller-identity` in it and check the role (needs nodes).
     #[arg(long)]
     pub exec_test: bool,
+    /// With --exec-test: seconds to wait for each test pod to run.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    pub exec_timeout: u64,
     /// Output format.
     #[arg(long, short, value_enum, default_value = "text")]
     pub output: Format,

@@ -262,7 +262,8 @@ fn verify(cmd: VerifyCmd) -> Result<i32> {
         checks.extend(rt.block_on(aws::verify(&aws_opts, &bundle))?);
     }
     if do_kube {
-        checks.extend(rt.block_on(kube::verify(&kube_options(&cmd.target), &bundle, cmd.exec_test))?);
+        let wait = std::time::Duration::from_secs(cmd.exec_timeout);
+        checks.extend(rt.block_on(kube::verify_with(&kube_options(&cmd.target), &bundle, cmd.exec_test, wait))?);
     }
     match cmd.output {
         Format::Text => print!("{}", report::to_text(&checks)),

@@ -139,7 +139,7 @@ pub async fn execute(opts: &KubeOptions, plan: &Plan, dry_run: bool) -> Result<S
 
 /// The guide's cluster checks; `exec_test` also runs the test pod.
 pub async fn verify(opts: &KubeOptions, bundle: &Bundle, exec_test: bool) -> Result<Vec<Check>> {
-    verify_with(opts, bundle, exec_test, exec_timeout()).await
+    verify_with(opts, bundle, exec_test, Duration::from_secs(120)).await
 }
 
 /// [`verify`] with an explicit wait for the test pods to run.
@@ -150,13 +150,4 @@ pub async fn verify_with(
     pod_timeout: Duration,
 ) -> Result<Vec<Check>> {
     verify::verify(opts, bundle, exec_test, pod_timeout).await
-}
-
-/// How long `--exec-test` waits for a test pod to run: `IRSAGEN_EXEC_TIMEOUT` seconds, else 120.
-pub fn exec_timeout() -> Duration {
-    let secs = std::env::var("IRSAGEN_EXEC_TIMEOUT")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(120);
-    Duration::from_secs(secs)
 }

@@ -1,9 +1,27 @@
 //! AWS: account discovery, plan/apply of IAM, and verify, through the AWS SDK for Rust.
 //!
-//! INTERFACE (called by the CLI in src/cli/commands.rs); bodies are implemented in submodules.
+//! The CLI (src/cli/commands.rs) calls the functions of this module; their bodies live in
+//! submodules: [`client`] (SDK clients from the default chain, API-call counting, error
+//! messages), `identity` (STS, EKS), `desired` (what IAM should hold, from the bundle),
+//! `plan` (read-only comparison), `execute` (the writes), `verify` (checks) and `doc_decode`
+//! (IAM's URL-encoded documents and JSON diffs).
+
+pub mod client;
+mod desired;
+mod doc_decode;
+mod execute;
+mod identity;
+mod plan;
+mod verify;
+
+pub use client::{CallStats, Clients};
+pub use desired::{Desired, DesiredOidc, DesiredPolicy, DesiredRole};
+pub use doc_decode::decode as decode_document;
+pub use execute::ExecReport;
+pub use plan::{Change, MAX_POLICY_VERSIONS, PlanItem, ResourceKind};
 
 use crate::bundle::Bundle;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::report::Check;
 
 /// How to reach AWS: the SDK's default chain, optionally with a profile and region.
@@ -29,40 +47,79 @@ pub struct Identity {
 
 /// The IAM changes an apply would make.
 #[derive(Debug, Clone, Default)]
-pub struct Plan {}
+pub struct Plan {
+    /// One item per resource: the OIDC provider, then policies, then roles.
+    pub items: Vec<PlanItem>,
+    /// API calls the plan made (all reads).
+    pub stats: CallStats,
+    /// The clients the plan read with; execute reuses them.
+    clients: Option<Clients>,
+}
 
 impl Plan {
     /// True when nothing needs to change.
     pub fn is_empty(&self) -> bool {
-        true
+        self.items.iter().all(|i| i.change == Change::NoChange)
     }
     /// Human-readable plan with JSON diffs.
     pub fn to_text(&self) -> String {
-        String::new()
+        plan::to_text(&self.items, self.stats)
+    }
+    /// Every write call execute would make, as `iam:Action target`.
+    pub fn calls(&self) -> Vec<String> {
+        self.items.iter().flat_map(PlanItem::calls).collect()
     }
 }
 
 /// `whoami`.
-pub async fn whoami(_opts: &AwsOptions) -> Result<Identity> {
-    Err(Error::Aws("not implemented".into()))
+pub async fn whoami(opts: &AwsOptions) -> Result<Identity> {
+    identity::whoami(&Clients::new(opts).await?).await
 }
 
 /// The cluster's OIDC issuer URL from EKS DescribeCluster.
-pub async fn oidc_issuer(_opts: &AwsOptions, _cluster: &str) -> Result<String> {
-    Err(Error::Aws("not implemented".into()))
+pub async fn oidc_issuer(opts: &AwsOptions, cluster: &str) -> Result<String> {
+    identity::oidc_issuer(&Clients::new(opts).await?, cluster).await
 }
 
 /// Reads IAM and computes the plan; makes no write call.
-pub async fn plan(_opts: &AwsOptions, _bundle: &Bundle, _adopt: bool) -> Result<Plan> {
-    Err(Error::Aws("not implemented".into()))
+pub async fn plan(opts: &AwsOptions, bundle: &Bundle, adopt: bool) -> Result<Plan> {
+    // Everything that needs no AWS (issuer present, names and sizes within IAM's limits) first.
+    let desired = Desired::from_bundle(bundle, "apply --aws")?;
+    let clients = Clients::new(opts).await?;
+    let (items, stats) = plan::items(&clients, &desired, adopt).await?;
+    Ok(Plan {
+        items,
+        stats,
+        clients: Some(clients),
+    })
 }
 
 /// Executes a plan; returns a summary of what was done.
-pub async fn execute(_opts: &AwsOptions, _plan: &Plan) -> Result<String> {
-    Err(Error::Aws("not implemented".into()))
+pub async fn execute(opts: &AwsOptions, plan: &Plan) -> Result<String> {
+    Ok(execute_report(opts, plan).await?.to_text())
+}
+
+/// Executes a plan and returns what was done with the API calls it took. A plan with no
+/// changes makes no call at all. On failure the error lists what was done before it.
+pub async fn execute_report(opts: &AwsOptions, plan: &Plan) -> Result<ExecReport> {
+    if plan.is_empty() {
+        return Ok(ExecReport::default());
+    }
+    let clients = match &plan.clients {
+        Some(c) => c.clone(),
+        None => Clients::new(opts).await?,
+    };
+    execute::run(&clients, &plan.items).await
 }
 
 /// The guide's Verify and Troubleshooting sections as checks.
-pub async fn verify(_opts: &AwsOptions, _bundle: &Bundle) -> Result<Vec<Check>> {
-    Err(Error::Aws("not implemented".into()))
+pub async fn verify(opts: &AwsOptions, bundle: &Bundle) -> Result<Vec<Check>> {
+    Ok(verify_with_stats(opts, bundle).await?.0)
+}
+
+/// [`verify`], also returning the API calls it made.
+pub async fn verify_with_stats(opts: &AwsOptions, bundle: &Bundle) -> Result<(Vec<Check>, CallStats)> {
+    let desired = Desired::from_bundle(bundle, "verify --aws")?;
+    let clients = Clients::new(opts).await?;
+    Ok(verify::checks(&clients, &desired).await)
 }

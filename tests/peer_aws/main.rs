@@ -1,0 +1,8 @@
+//! The AWS peer suite: irsagen against moto, a real local AWS emulator started by
+//! `scripts/aws-peer run -- cargo test --features peer-tests --test peer_aws -- --test-threads=1`.
+//! Without the peer every test fails (never skips).
+
+mod apply;
+mod identity;
+mod support;
+mod verify;

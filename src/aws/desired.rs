@@ -1,0 +1,267 @@
+//! What IAM should hold for a bundle: the OIDC provider, the policies and the roles, taken
+//! from the rendered bundle (the trust policy is the rendered artifact itself) and checked
+//! against IAM's limits before any call is made.
+
+use crate::bundle::{ArtifactKind, Bundle, layout};
+use crate::component::{MANAGED_BY_KEY, MANAGED_BY_VALUE, TAG_PREFIX};
+use crate::context::OidcProvider;
+use crate::error::{Error, Result};
+use crate::policy_doc;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// IAM's limit on a role name.
+const ROLE_NAME_LIMIT: usize = 64;
+/// IAM's limit on a managed policy name.
+const POLICY_NAME_LIMIT: usize = 128;
+
+/// The cluster's IAM OIDC provider.
+#[derive(Debug, Clone)]
+pub struct DesiredOidc {
+    /// Issuer, ARN and host/path.
+    pub provider: OidcProvider,
+    /// Tags put on the provider when irsagen creates it.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// One customer-managed policy.
+#[derive(Debug, Clone)]
+pub struct DesiredPolicy {
+    /// Name.
+    pub name: String,
+    /// ARN.
+    pub arn: String,
+    /// Presets using it (one name, one document, possibly several presets).
+    pub presets: Vec<String>,
+    /// The rendered document.
+    pub document: Value,
+    /// managed-by and irsagen:preset.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// One role.
+#[derive(Debug, Clone)]
+pub struct DesiredRole {
+    /// Preset.
+    pub preset: String,
+    /// Role name.
+    pub name: String,
+    /// The rendered trust policy (the bundle's `iam/<preset>/trust-policy.json`).
+    pub trust: Value,
+    /// All role tags (irsagen's and the user's).
+    pub tags: BTreeMap<String, String>,
+    /// The managed policy to attach.
+    pub policy_arn: String,
+    /// Name of that policy.
+    pub policy_name: String,
+    /// `system:serviceaccount:<ns>:<name>`.
+    pub subject: String,
+    /// `<ns>/<name>`, for messages.
+    pub service_account: String,
+}
+
+/// Everything apply reconciles and verify checks.
+#[derive(Debug, Clone)]
+pub struct Desired {
+    /// Account id the bundle was rendered for.
+    pub account: String,
+    /// Cluster name.
+    pub cluster: String,
+    /// Region.
+    pub region: String,
+    /// The OIDC provider.
+    pub oidc: DesiredOidc,
+    /// Policies, one per ARN, in preset order.
+    pub policies: Vec<DesiredPolicy>,
+    /// Roles, in preset order.
+    pub roles: Vec<DesiredRole>,
+}
+
+impl Desired {
+    /// Builds the desired state; errors (before any API call) without an OIDC issuer, on a
+    /// missing or unparsable trust policy artifact, or on a name or document over IAM's limits.
+    pub fn from_bundle(bundle: &Bundle, command: &str) -> Result<Self> {
+        let ctx = &bundle.context;
+        let Some(provider) = ctx.oidc.clone() else {
+            return Err(Error::invalid(
+                "--oidc-issuer",
+                "",
+                format!(
+                    "is required for `{command}`: trust policies name the cluster's OIDC provider; pass --oidc-issuer URL, or --oidc-issuer auto to read it from EKS"
+                ),
+            ));
+        };
+        let oidc = DesiredOidc {
+            provider,
+            tags: BTreeMap::from([
+                (MANAGED_BY_KEY.to_string(), MANAGED_BY_VALUE.to_string()),
+                (format!("{TAG_PREFIX}cluster"), ctx.cluster.clone()),
+            ]),
+        };
+        let mut policies: Vec<DesiredPolicy> = Vec::new();
+        let mut roles = Vec::new();
+        for c in &bundle.components {
+            let field = |f: &str| format!("presets.{}.{f}", c.preset);
+            if c.role_name.is_empty() || c.role_name.len() > ROLE_NAME_LIMIT {
+                return Err(Error::invalid(
+                    field("roleName"),
+                    &c.role_name,
+                    format!("IAM role names are 1-{ROLE_NAME_LIMIT} characters"),
+                ));
+            }
+            if c.policy_name.is_empty() || c.policy_name.len() > POLICY_NAME_LIMIT {
+                return Err(Error::invalid(
+                    field("policyName"),
+                    &c.policy_name,
+                    format!("IAM policy names are 1-{POLICY_NAME_LIMIT} characters"),
+                ));
+            }
+            let len = policy_doc::iam_length(&c.policy_document);
+            if len > policy_doc::MANAGED_POLICY_LIMIT {
+                return Err(Error::invalid(
+                    field("policy"),
+                    &c.policy_name,
+                    format!(
+                        "is {len} characters without whitespace; IAM allows {} for a managed policy",
+                        policy_doc::MANAGED_POLICY_LIMIT
+                    ),
+                ));
+            }
+            policy_doc::check(&field("policy"), &c.policy_document)?;
+            let path = layout::trust_policy(&c.preset);
+            let artifact = bundle
+                .get(&path)
+                .filter(|a| a.kind == ArtifactKind::TrustPolicy)
+                .ok_or_else(|| Error::RenderedInvalid {
+                    path: path.clone(),
+                    message: "the bundle has no trust policy for this preset (was it rendered with an OIDC issuer?)"
+                        .into(),
+                })?;
+            let trust: Value = serde_json::from_str(&artifact.content).map_err(|e| Error::RenderedInvalid {
+                path: path.clone(),
+                message: format!("not JSON: {e}"),
+            })?;
+            policy_doc::check(&path, &trust)?;
+            let tlen = policy_doc::iam_length(&trust);
+            if tlen > policy_doc::TRUST_POLICY_LIMIT {
+                return Err(Error::RenderedInvalid {
+                    path,
+                    message: format!(
+                        "is {tlen} characters without whitespace; IAM's default trust policy quota is {}",
+                        policy_doc::TRUST_POLICY_LIMIT
+                    ),
+                });
+            }
+            match policies.iter_mut().find(|p| p.arn == c.policy_arn) {
+                Some(p) => p.presets.push(c.preset.clone()),
+                None => policies.push(DesiredPolicy {
+                    name: c.policy_name.clone(),
+                    arn: c.policy_arn.clone(),
+                    presets: vec![c.preset.clone()],
+                    document: c.policy_document.clone(),
+                    tags: crate::render::policy_tags(c)
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                }),
+            }
+            roles.push(DesiredRole {
+                preset: c.preset.clone(),
+                name: c.role_name.clone(),
+                trust,
+                tags: c.tags.clone(),
+                policy_arn: c.policy_arn.clone(),
+                policy_name: c.policy_name.clone(),
+                subject: c.subject.clone(),
+                service_account: c.service_account.to_string(),
+            });
+        }
+        Ok(Desired {
+            account: ctx.account.clone(),
+            cluster: ctx.cluster.clone(),
+            region: ctx.region.clone(),
+            oidc,
+            policies,
+            roles,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::{ClusterInputs, Context};
+    use crate::overrides::PresetOverrides;
+    use crate::render::Renderer;
+
+    fn bundle(issuer: bool) -> Bundle {
+        let inputs = ClusterInputs {
+            cluster: Some("smallest-cluster".into()),
+            region: Some("us-east-1".into()),
+            account: Some("123456789012".into()),
+            partition: None,
+            oidc_issuer: issuer
+                .then(|| "https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE".into()),
+            tags: Default::default(),
+        };
+        let selection: Vec<(String, PresetOverrides)> = crate::preset::DEFAULT_PRESETS
+            .iter()
+            .map(|p| (p.to_string(), PresetOverrides::default()))
+            .collect();
+        Renderer::new(None, None)
+            .unwrap()
+            .render(&Context::new(&inputs).unwrap(), &selection)
+            .unwrap()
+    }
+
+    #[test]
+    fn takes_the_rendered_trust_policy_and_dedupes_nothing_it_should_not() {
+        let b = bundle(true);
+        let d = Desired::from_bundle(&b, "apply --aws").unwrap();
+        assert_eq!((d.policies.len(), d.roles.len()), (3, 3));
+        let art = b.get("iam/ebs-csi-driver/trust-policy.json").unwrap();
+        assert_eq!(d.roles[1].trust, serde_json::from_str::<Value>(&art.content).unwrap());
+        assert_eq!(
+            d.policies[0].tags.get("irsagen:preset").map(String::as_str),
+            Some("cluster-autoscaler")
+        );
+        assert!(
+            !d.policies[0].tags.contains_key("irsagen:cluster"),
+            "policies are account-wide"
+        );
+        assert_eq!(
+            d.oidc.tags.get("irsagen:cluster").map(String::as_str),
+            Some("smallest-cluster")
+        );
+    }
+
+    #[test]
+    fn refuses_before_any_call() {
+        let err = Desired::from_bundle(&bundle(false), "apply --aws")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--oidc-issuer") && err.contains("auto"), "{err}");
+
+        let mut b = bundle(true);
+        b.components[0].role_name = "r".repeat(65);
+        assert!(
+            Desired::from_bundle(&b, "apply --aws")
+                .unwrap_err()
+                .to_string()
+                .contains("1-64 characters")
+        );
+
+        let mut b = bundle(true);
+        let big: Vec<Value> = (0..400)
+            .map(|i| Value::String(format!("ec2:DescribeSomethingRatherLong{i}")))
+            .collect();
+        b.components[1].policy_document =
+            serde_json::json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":big,"Resource":"*"}]});
+        assert!(
+            Desired::from_bundle(&b, "apply --aws")
+                .unwrap_err()
+                .to_string()
+                .contains("6144")
+        );
+    }
+}

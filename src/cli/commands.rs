@@ -259,7 +259,9 @@ fn verify(cmd: VerifyCmd) -> Result<i32> {
     let rt = runtime()?;
     let mut checks = Vec::new();
     if do_aws {
-        checks.extend(rt.block_on(aws::verify(&aws_opts, &bundle))?);
+        let (aws_checks, stats) = rt.block_on(aws::verify_with_stats(&aws_opts, &bundle))?;
+        eprintln!("aws: {} API calls ({} writes)", stats.calls, stats.writes);
+        checks.extend(aws_checks);
     }
     if do_kube {
         let wait = std::time::Duration::from_secs(cmd.exec_timeout);

@@ -265,7 +265,12 @@ fn verify(cmd: VerifyCmd) -> Result<i32> {
     }
     if do_kube {
         let wait = std::time::Duration::from_secs(cmd.exec_timeout);
-        checks.extend(rt.block_on(kube::verify_with(&kube_options(&cmd.target), &bundle, cmd.exec_test, wait))?);
+        checks.extend(rt.block_on(kube::verify_with(
+            &kube_options(&cmd.target),
+            &bundle,
+            cmd.exec_test,
+            wait,
+        ))?);
     }
     match cmd.output {
         Format::Text => print!("{}", report::to_text(&checks)),

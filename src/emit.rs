@@ -19,7 +19,7 @@ pub struct Comparison {
     pub unchanged: Vec<String>,
 }
 
-/// What [`write`] did.
+/// What [`write()`] did.
 #[derive(Debug, Default)]
 pub struct WriteReport {
     /// Files created or replaced.

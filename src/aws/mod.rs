@@ -12,6 +12,7 @@ mod doc_decode;
 mod execute;
 mod identity;
 mod plan;
+mod read;
 mod verify;
 
 pub use client::{CallStats, Clients};

@@ -1,13 +1,12 @@
 //! The plan: read IAM (never write), compare with the desired state, and list per resource
 //! what apply would do (create / update with a JSON diff / no change) and the calls it takes.
 
-use super::client::{CallStats, Clients, api_error, is_not_found};
+use super::client::{CallStats, Clients, api_error};
 use super::desired::{Desired, DesiredOidc, DesiredPolicy, DesiredRole};
-use super::doc_decode;
+use super::{doc_decode, read};
 use crate::component::{MANAGED_BY_KEY, MANAGED_BY_VALUE};
 use crate::error::{Error, Result};
 use crate::render::AUDIENCE;
-use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// IAM keeps at most this many versions of a managed policy.
@@ -183,7 +182,8 @@ pub(crate) async fn items(clients: &Clients, desired: &Desired, adopt: bool) -> 
     let caller = caller?;
     if caller.account != desired.account {
         return Err(Error::Aws(format!(
-            "the credentials are for account {} ({}) but the bundle was rendered for account {} (--account);              nothing was changed. Use credentials for {} (--profile), or render with --account {} (or --account auto)",
+            "the credentials are for account {} ({}) but the bundle was rendered for account {} (--account); \
+             nothing was changed. Use credentials for {} (--profile), or render with --account {} (or --account auto)",
             caller.account, caller.arn, desired.account, desired.account, caller.account
         )));
     }
@@ -209,40 +209,23 @@ pub(crate) async fn items(clients: &Clients, desired: &Desired, adopt: bool) -> 
 async fn read_oidc(c: &Clients, d: &DesiredOidc) -> Result<PlanItem> {
     let arn = &d.provider.provider_arn;
     let mut item = PlanItem::new(ResourceKind::OidcProvider, arn, Vec::new());
-    match c
-        .iam
-        .get_open_id_connect_provider()
-        .open_id_connect_provider_arn(arn)
-        .send()
-        .await
-    {
-        Err(e) if is_not_found(&e) => {
-            item.op(
-                format!("register issuer {} with client id {AUDIENCE}", d.provider.issuer_url),
-                Op::CreateOidcProvider {
-                    url: d.provider.issuer_url.clone(),
-                    tags: d.tags.clone(),
-                },
-            );
-            Ok(item.finish(false))
-        }
-        Err(e) => Err(api_error("iam:GetOpenIDConnectProvider", arn, e)),
-        Ok(out) => {
-            if !out.client_id_list().iter().any(|id| id == AUDIENCE) {
-                item.op(
-                    format!("add client id {AUDIENCE}"),
-                    Op::AddClientId { arn: arn.clone() },
-                );
-            }
-            Ok(item.finish(true))
-        }
+    let Some(client_ids) = read::oidc_client_ids(c, arn).await? else {
+        item.op(
+            format!("register issuer {} with client id {AUDIENCE}", d.provider.issuer_url),
+            Op::CreateOidcProvider {
+                url: d.provider.issuer_url.clone(),
+                tags: d.tags.clone(),
+            },
+        );
+        return Ok(item.finish(false));
+    };
+    if !client_ids.iter().any(|id| id == AUDIENCE) {
+        item.op(
+            format!("add client id {AUDIENCE}"),
+            Op::AddClientId { arn: arn.clone() },
+        );
     }
-}
-
-fn tag_map(tags: &[aws_sdk_iam::types::Tag]) -> BTreeMap<String, String> {
-    tags.iter()
-        .map(|t| (t.key().to_string(), t.value().to_string()))
-        .collect()
+    Ok(item.finish(true))
 }
 
 fn missing_tags(want: &BTreeMap<String, String>, have: &BTreeMap<String, String>) -> BTreeMap<String, String> {
@@ -260,30 +243,24 @@ fn is_managed(tags: &BTreeMap<String, String>) -> bool {
 async fn read_policy(c: &Clients, p: &DesiredPolicy, adopt: bool) -> Result<std::result::Result<PlanItem, String>> {
     let mut item = PlanItem::new(ResourceKind::Policy, &p.arn, p.presets.clone());
     let document = crate::policy_doc::compact(&p.document);
-    let live = match c.iam.get_policy().policy_arn(&p.arn).send().await {
-        Err(e) if is_not_found(&e) => {
-            item.op(
-                "create with the rendered document",
-                Op::CreatePolicy {
-                    name: p.name.clone(),
-                    document,
-                    tags: p.tags.clone(),
-                },
-            );
-            item.diff = Some(doc_decode::diff(
-                None,
-                &p.document,
-                "/dev/null",
-                &format!("{} (rendered)", p.name),
-            ));
-            return Ok(Ok(item.finish(false)));
-        }
-        Err(e) => return Err(api_error("iam:GetPolicy", &p.arn, e)),
-        Ok(out) => out
-            .policy
-            .ok_or_else(|| Error::Aws(format!("iam:GetPolicy {} returned no policy", p.arn)))?,
+    let Some(live) = read::policy(c, &p.arn).await? else {
+        item.op(
+            "create with the rendered document",
+            Op::CreatePolicy {
+                name: p.name.clone(),
+                document,
+                tags: p.tags.clone(),
+            },
+        );
+        item.diff = Some(doc_decode::diff(
+            None,
+            &p.document,
+            "/dev/null",
+            &format!("{} (rendered)", p.name),
+        ));
+        return Ok(Ok(item.finish(false)));
     };
-    let tags = tag_map(live.tags());
+    let tags = live.tags;
     if !is_managed(&tags) {
         if !adopt {
             return Ok(Err(format!(
@@ -297,17 +274,8 @@ async fn read_policy(c: &Clients, p: &DesiredPolicy, adopt: bool) -> Result<std:
             "adopt: not tagged {MANAGED_BY_KEY}={MANAGED_BY_VALUE}; irsagen takes it over"
         ));
     }
-    let version = live.default_version_id().unwrap_or("v1").to_string();
-    let got = c
-        .iam
-        .get_policy_version()
-        .policy_arn(&p.arn)
-        .version_id(&version)
-        .send()
-        .await
-        .map_err(|e| api_error("iam:GetPolicyVersion", &format!("{} {version}", p.arn), e))?;
-    let raw = got.policy_version.and_then(|v| v.document).unwrap_or_default();
-    let live_doc = doc_decode::decode(&raw, &format!("policy {} version {version}", p.arn))?;
+    let version = live.default_version;
+    let live_doc = live.document;
     if live_doc != p.document {
         item.diff = Some(doc_decode::diff(
             Some(&live_doc),
@@ -367,56 +335,10 @@ fn version_number(id: Option<&str>) -> u64 {
         .unwrap_or(u64::MAX)
 }
 
-/// All policies attached to `role` (paginated); `None` when the role does not exist.
-pub(crate) async fn attached_policies(c: &Clients, role: &str) -> Result<Option<Vec<String>>> {
-    let mut arns = Vec::new();
-    let mut marker: Option<String> = None;
-    loop {
-        let out = match c
-            .iam
-            .list_attached_role_policies()
-            .role_name(role)
-            .set_marker(marker.clone())
-            .send()
-            .await
-        {
-            Err(e) if is_not_found(&e) => return Ok(None),
-            Err(e) => return Err(api_error("iam:ListAttachedRolePolicies", role, e)),
-            Ok(o) => o,
-        };
-        arns.extend(
-            out.attached_policies()
-                .iter()
-                .filter_map(|p| p.policy_arn().map(str::to_string)),
-        );
-        match (out.is_truncated, out.marker) {
-            (true, Some(m)) => marker = Some(m),
-            _ => return Ok(Some(arns)),
-        }
-    }
-}
-
-/// GetRole; `None` when the role does not exist.
-pub(crate) async fn get_role(c: &Clients, name: &str) -> Result<Option<aws_sdk_iam::types::Role>> {
-    match c.iam.get_role().role_name(name).send().await {
-        Err(e) if is_not_found(&e) => Ok(None),
-        Err(e) => Err(api_error("iam:GetRole", name, e)),
-        Ok(out) => Ok(out.role),
-    }
-}
-
-/// The role's trust policy, decoded.
-pub(crate) fn role_trust(role: &aws_sdk_iam::types::Role) -> Result<Value> {
-    doc_decode::decode(
-        role.assume_role_policy_document().unwrap_or("{}"),
-        &format!("trust policy of role {}", role.role_name()),
-    )
-}
-
 async fn read_role(c: &Clients, r: &DesiredRole, adopt: bool) -> Result<std::result::Result<PlanItem, String>> {
     let mut item = PlanItem::new(ResourceKind::Role, &r.name, vec![r.preset.clone()]);
     let trust = crate::policy_doc::compact(&r.trust);
-    let Some(role) = get_role(c, &r.name).await? else {
+    let Some(role) = read::role(c, &r.name).await? else {
         item.op(
             format!("create for {} with the rendered trust policy", r.service_account),
             Op::CreateRole {
@@ -441,7 +363,7 @@ async fn read_role(c: &Clients, r: &DesiredRole, adopt: bool) -> Result<std::res
         ));
         return Ok(Ok(item.finish(false)));
     };
-    let tags = tag_map(role.tags());
+    let tags = read::tag_map(role.tags());
     if !is_managed(&tags) {
         if !adopt {
             return Ok(Err(format!(
@@ -453,7 +375,7 @@ async fn read_role(c: &Clients, r: &DesiredRole, adopt: bool) -> Result<std::res
             "adopt: not tagged {MANAGED_BY_KEY}={MANAGED_BY_VALUE}; irsagen takes it over"
         ));
     }
-    let live = role_trust(&role)?;
+    let live = read::role_trust(&role)?;
     if live != r.trust {
         item.diff = Some(doc_decode::diff(
             Some(&live),
@@ -470,7 +392,7 @@ async fn read_role(c: &Clients, r: &DesiredRole, adopt: bool) -> Result<std::res
         );
     }
     // The role existed a moment ago; if it vanished in between, attaching converges on re-run.
-    let attached = attached_policies(c, &r.name).await?.unwrap_or_default();
+    let attached = read::attached_policies(c, &r.name).await?.unwrap_or_default();
     if !attached.contains(&r.policy_arn) {
         item.op(
             format!("attach {}", r.policy_arn),

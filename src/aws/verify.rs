@@ -3,10 +3,10 @@
 //! policy and the policy's default version. Independent reads run concurrently; an API error
 //! on one read fails that check only.
 
-use super::client::{CallStats, Clients, api_error, is_not_found};
+use super::client::{CallStats, Clients};
 use super::desired::{Desired, DesiredPolicy, DesiredRole};
 use super::doc_decode;
-use super::plan::{attached_policies, get_role, role_trust};
+use super::read::{self, attached_policies, role_trust};
 use crate::render::AUDIENCE;
 use crate::report::Check;
 use serde_json::Value;
@@ -79,31 +79,20 @@ async fn check_oidc(c: &Clients, d: &Desired) -> Check {
          or `eksctl utils associate-iam-oidc-provider --cluster {} --region {} --approve`",
         d.cluster, d.region
     );
-    match c
-        .iam
-        .get_open_id_connect_provider()
-        .open_id_connect_provider_arn(arn)
-        .send()
-        .await
-    {
-        Err(e) if is_not_found(&e) => {
-            Check::fail(SCOPE, None, name, format!("{arn} is not registered in IAM"), associate)
-        }
-        Err(e) => error_check(None, name, api_error("iam:GetOpenIDConnectProvider", arn, e)),
-        Ok(out) => {
-            let ids = out.client_id_list();
-            Check::from_bool(
-                SCOPE,
-                None,
-                name,
-                ids.iter().any(|i| i == AUDIENCE),
-                format!("{arn} registered, client ids [{}]", ids.join(", ")),
-                format!(
-                    "the provider lacks client id {AUDIENCE}, so STS rejects the pods' tokens: `irsagen apply --aws` adds it \
-                     (or `aws iam add-client-id-to-open-id-connect-provider --open-id-connect-provider-arn {arn} --client-id {AUDIENCE}`)"
-                ),
-            )
-        }
+    match read::oidc_client_ids(c, arn).await {
+        Ok(None) => Check::fail(SCOPE, None, name, format!("{arn} is not registered in IAM"), associate),
+        Err(e) => error_check(None, name, e),
+        Ok(Some(ids)) => Check::from_bool(
+            SCOPE,
+            None,
+            name,
+            ids.iter().any(|i| i == AUDIENCE),
+            format!("{arn} registered, client ids [{}]", ids.join(", ")),
+            format!(
+                "the provider lacks client id {AUDIENCE}, so STS rejects the pods' tokens: `irsagen apply --aws` adds it \
+                 (or `aws iam add-client-id-to-open-id-connect-provider --open-id-connect-provider-arn {arn} --client-id {AUDIENCE}`)"
+            ),
+        ),
     }
 }
 
@@ -117,8 +106,8 @@ async fn policy_document(c: &Clients, p: &DesiredPolicy) -> Check {
             p.arn
         )
     };
-    let policy = match c.iam.get_policy().policy_arn(&p.arn).send().await {
-        Err(e) if is_not_found(&e) => {
+    let live = match read::policy(c, &p.arn).await {
+        Ok(None) => {
             return Check::fail(
                 SCOPE,
                 preset,
@@ -127,30 +116,18 @@ async fn policy_document(c: &Clients, p: &DesiredPolicy) -> Check {
                 "create it with `irsagen apply --aws`",
             );
         }
-        Err(e) => return error_check(preset, name, api_error("iam:GetPolicy", &p.arn, e)),
-        Ok(out) => out.policy,
+        Err(e) => return error_check(preset, name, e),
+        Ok(Some(live)) => live,
     };
-    let version = policy.and_then(|p| p.default_version_id).unwrap_or_else(|| "v1".into());
-    let raw = match c
-        .iam
-        .get_policy_version()
-        .policy_arn(&p.arn)
-        .version_id(&version)
-        .send()
-        .await
-    {
-        Err(e) => return error_check(preset, name, api_error("iam:GetPolicyVersion", &p.arn, e)),
-        Ok(out) => out.policy_version.and_then(|v| v.document).unwrap_or_default(),
-    };
-    match doc_decode::decode(&raw, &p.arn) {
-        Err(e) => error_check(preset, name, e),
-        Ok(live) if live == p.document => Check::pass(
+    let version = live.default_version;
+    match live.document {
+        live if live == p.document => Check::pass(
             SCOPE,
             preset,
             name,
             format!("{} default version {version} equals the rendered document", p.name),
         ),
-        Ok(live) => {
+        live => {
             let diff = doc_decode::diff(Some(&live), &p.document, "live", "rendered");
             let changed = diff
                 .lines()
@@ -174,7 +151,7 @@ async fn policy_document(c: &Clients, p: &DesiredPolicy) -> Check {
 
 async fn role_checks(c: &Clients, d: &Desired, r: &DesiredRole) -> Vec<Check> {
     let preset = Some(r.preset.as_str());
-    let (role, attached) = tokio::join!(get_role(c, &r.name), attached_policies(c, &r.name));
+    let (role, attached) = tokio::join!(read::role(c, &r.name), attached_policies(c, &r.name));
     let get_role_hint = format!("inspect it with `aws iam get-role --role-name {}`", r.name);
     let fix = format!("`irsagen apply --aws` rewrites it to the rendered trust policy; {get_role_hint}");
     let mut out = Vec::new();

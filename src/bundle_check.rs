@@ -300,14 +300,13 @@ fn parse_yaml(a: &Artifact) -> Result<Value> {
 }
 
 fn limit(a: &Artifact, doc: &Value, max: usize, what: &str) -> Result<()> {
-    let n = policy_doc::iam_length(doc);
-    if n > max {
-        return Err(Error::RenderedInvalid {
+    match policy_doc::size_problem(doc, max, what) {
+        Some(message) => Err(Error::RenderedInvalid {
             path: a.path.clone(),
-            message: format!("{what} is {n} characters without whitespace, over IAM's limit of {max}"),
-        });
+            message,
+        }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn expect_object(a: &Artifact, doc: &Value, api: &str, kind: &str, name: &str, ns: &str) -> Result<()> {

@@ -135,6 +135,13 @@ pub fn iam_length(doc: &Value) -> usize {
     compact(doc).chars().count()
 }
 
+/// `Some(message)` when `doc` is longer than `limit` characters as IAM counts them;
+/// `what` names the kind of document ("managed policy", "trust policy").
+pub fn size_problem(doc: &Value, limit: usize, what: &str) -> Option<String> {
+    let n = iam_length(doc);
+    (n > limit).then(|| format!("{what} is {n} characters without whitespace, over IAM's limit of {limit}"))
+}
+
 /// The document as one line of JSON.
 pub fn compact(doc: &Value) -> String {
     serde_json::to_string(doc).unwrap_or_default()

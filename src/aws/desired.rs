@@ -6,14 +6,9 @@ use crate::bundle::{ArtifactKind, Bundle, layout};
 use crate::component::{MANAGED_BY_KEY, MANAGED_BY_VALUE, TAG_PREFIX};
 use crate::context::OidcProvider;
 use crate::error::{Error, Result};
-use crate::policy_doc;
+use crate::{policy_doc, rules};
 use serde_json::Value;
 use std::collections::BTreeMap;
-
-/// IAM's limit on a role name.
-const ROLE_NAME_LIMIT: usize = 64;
-/// IAM's limit on a managed policy name.
-const POLICY_NAME_LIMIT: usize = 128;
 
 /// The cluster's IAM OIDC provider.
 #[derive(Debug, Clone)]
@@ -102,30 +97,14 @@ impl Desired {
         let mut roles = Vec::new();
         for c in &bundle.components {
             let field = |f: &str| format!("presets.{}.{f}", c.preset);
-            if c.role_name.is_empty() || c.role_name.len() > ROLE_NAME_LIMIT {
-                return Err(Error::invalid(
-                    field("roleName"),
-                    &c.role_name,
-                    format!("IAM role names are 1-{ROLE_NAME_LIMIT} characters"),
-                ));
-            }
-            if c.policy_name.is_empty() || c.policy_name.len() > POLICY_NAME_LIMIT {
-                return Err(Error::invalid(
-                    field("policyName"),
-                    &c.policy_name,
-                    format!("IAM policy names are 1-{POLICY_NAME_LIMIT} characters"),
-                ));
-            }
-            let len = policy_doc::iam_length(&c.policy_document);
-            if len > policy_doc::MANAGED_POLICY_LIMIT {
-                return Err(Error::invalid(
-                    field("policy"),
-                    &c.policy_name,
-                    format!(
-                        "is {len} characters without whitespace; IAM allows {} for a managed policy",
-                        policy_doc::MANAGED_POLICY_LIMIT
-                    ),
-                ));
+            // Render checked all of this already; a bundle's fields are public, so apply checks
+            // again with the same rules before it makes any call.
+            rules::role_name(&field("roleName"), &c.role_name)?;
+            rules::policy_name(&field("policyName"), &c.policy_name)?;
+            if let Some(rule) =
+                policy_doc::size_problem(&c.policy_document, policy_doc::MANAGED_POLICY_LIMIT, "managed policy")
+            {
+                return Err(Error::invalid(field("policy"), &c.policy_name, rule));
             }
             policy_doc::check(&field("policy"), &c.policy_document)?;
             let path = layout::trust_policy(&c.preset);
@@ -142,15 +121,8 @@ impl Desired {
                 message: format!("not JSON: {e}"),
             })?;
             policy_doc::check(&path, &trust)?;
-            let tlen = policy_doc::iam_length(&trust);
-            if tlen > policy_doc::TRUST_POLICY_LIMIT {
-                return Err(Error::RenderedInvalid {
-                    path,
-                    message: format!(
-                        "is {tlen} characters without whitespace; IAM's default trust policy quota is {}",
-                        policy_doc::TRUST_POLICY_LIMIT
-                    ),
-                });
+            if let Some(message) = policy_doc::size_problem(&trust, policy_doc::TRUST_POLICY_LIMIT, "trust policy") {
+                return Err(Error::RenderedInvalid { path, message });
             }
             match policies.iter_mut().find(|p| p.arn == c.policy_arn) {
                 Some(p) => p.presets.push(c.preset.clone()),

@@ -290,28 +290,24 @@ async fn run_test(k: &Kube, c: &Component, ns: &str, name: &str, timeout: Durati
     let p = Some(c.preset.as_str());
     let api: Api<Pod> = Api::namespaced(k.client.clone(), ns);
     let pod_advice = format!("kubectl describe pod {name} -n {ns}; {}", describe(&c.service_account));
+    // A failed API call ends the test with the call RBAC or the server refused.
+    let api_fail = |verb: &'static str, resource: &'static str, e| {
+        let err = errors::map(
+            k,
+            Op {
+                verb,
+                resource,
+                namespace: Some(ns),
+            },
+            e,
+        );
+        Check::fail(SCOPE, p, "exec-test", err.to_string(), pod_advice.clone())
+    };
     let start = Instant::now();
     loop {
         let pod = match api.get(name).await {
             Ok(pod) => pod,
-            Err(e) => {
-                return Check::fail(
-                    SCOPE,
-                    p,
-                    "exec-test",
-                    errors::map(
-                        k,
-                        Op {
-                            verb: "get",
-                            resource: "pods",
-                            namespace: Some(ns),
-                        },
-                        e,
-                    )
-                    .to_string(),
-                    pod_advice,
-                );
-            }
+            Err(e) => return api_fail("get", "pods", e),
         };
         let status = pod.status.as_ref();
         let phase = status.and_then(|s| s.phase.clone()).unwrap_or_else(|| "Pending".into());
@@ -358,24 +354,7 @@ async fn run_test(k: &Kube, c: &Component, ns: &str, name: &str, timeout: Durati
         .await
     {
         Ok(proc) => proc,
-        Err(e) => {
-            return Check::fail(
-                SCOPE,
-                p,
-                "exec-test",
-                errors::map(
-                    k,
-                    Op {
-                        verb: "create",
-                        resource: "pods/exec",
-                        namespace: Some(ns),
-                    },
-                    e,
-                )
-                .to_string(),
-                pod_advice,
-            );
-        }
+        Err(e) => return api_fail("create", "pods/exec", e),
     };
     let (mut out, mut err) = (String::new(), String::new());
     {

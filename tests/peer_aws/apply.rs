@@ -434,17 +434,12 @@ fn apply_and_verify_need_the_oidc_issuer() {
         let err = aws::plan(&opts(), &bundle, false).await.expect_err("needs the issuer");
         assert!(err.to_string().contains("--oidc-issuer"), "{err}");
         assert!(aws::verify(&opts(), &bundle).await.is_err());
-        let out = irsagen(&[
-            "apply",
-            "--aws",
-            "--yes",
-            "--cluster",
-            CLUSTER,
-            "--region",
-            "us-east-1",
-            "--account",
-            ACCOUNT,
-        ]);
+        // The guide's flags without the issuer.
+        let args: Vec<&str> = ["apply", "--aws", "--yes"]
+            .into_iter()
+            .chain(guide_args()[..6].iter().copied())
+            .collect();
+        let out = irsagen(&args);
         assert_eq!(out.status.code(), Some(2), "{}", text(&out));
         assert!(
             String::from_utf8_lossy(&out.stderr).contains("--oidc-issuer auto"),

@@ -83,7 +83,7 @@ impl Bundle {
         self.artifacts.iter().find(|a| a.path == path)
     }
 
-    /// Artifacts of one kind, optionally of one preset.
+    /// Artifacts of one kind.
     pub fn of_kind(&self, kind: ArtifactKind) -> impl Iterator<Item = &Artifact> {
         self.artifacts.iter().filter(move |a| a.kind == kind)
     }

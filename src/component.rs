@@ -81,6 +81,9 @@ pub struct Component {
     pub policy_source: PolicySource,
     /// Role tags: irsagen's own, then the user's.
     pub tags: BTreeMap<String, String>,
+    /// Tags of the managed policy: `managed-by` and the preset only, because a policy is
+    /// account-wide and shared by every cluster that uses the preset.
+    pub policy_tags: BTreeMap<String, String>,
     /// Helm chart settings, for chart presets.
     pub helm: Option<HelmSettings>,
     /// EKS addon bound to the role.
@@ -188,6 +191,11 @@ pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Res
         ));
     }
 
+    let policy_tags = BTreeMap::from([
+        (MANAGED_BY_KEY.to_string(), MANAGED_BY_VALUE.to_string()),
+        (format!("{TAG_PREFIX}preset"), p.name.clone()),
+    ]);
+
     let helm = p.helm.as_ref().map(|h| HelmSettings {
         chart: h.chart.clone(),
         values_template: h.values_template.clone(),
@@ -211,6 +219,7 @@ pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Res
         policy_document: policy_doc::with_partition(&loaded.document, ctx.partition),
         policy_source: p.policy.source.clone(),
         tags,
+        policy_tags,
         helm,
         addon: p.addon.as_ref().map(|a| a.name.clone()),
         install_kustomize: p.install.as_ref().map(|i| i.kustomize.clone()),

@@ -45,9 +45,13 @@ struct ComponentView<'a> {
     policy_file: String,
     patch_file: Option<String>,
     values_file: Option<String>,
-    /// Tags of the managed policy: irsagen's, without cluster-specific ones (a policy is account-wide).
-    policy_tags: Vec<Tag<'a>>,
+    /// The component's policy tags and role tags as the AWS CLI's `[{"Key":…,"Value":…}]` lists.
+    policy_tag_list: Vec<Tag<'a>>,
     tag_list: Vec<Tag<'a>>,
+}
+
+fn tag_list(tags: &BTreeMap<String, String>) -> Vec<Tag<'_>> {
+    tags.iter().map(|(k, v)| Tag { key: k, value: v }).collect()
 }
 
 impl<'a> ComponentView<'a> {
@@ -60,22 +64,10 @@ impl<'a> ComponentView<'a> {
                 .as_ref()
                 .map(|d| layout::controller_patch(&c.preset, d)),
             values_file: c.helm.as_ref().map(|h| layout::helm_values(&h.chart)),
-            policy_tags: policy_tags(c)
-                .into_iter()
-                .map(|(key, value)| Tag { key, value })
-                .collect(),
-            tag_list: c.tags.iter().map(|(k, v)| Tag { key: k, value: v }).collect(),
+            policy_tag_list: tag_list(&c.policy_tags),
+            tag_list: tag_list(&c.tags),
         }
     }
-}
-
-/// Tags of a managed policy: `managed-by` and the preset (policies are shared by clusters).
-pub fn policy_tags(c: &Component) -> BTreeMap<&str, &str> {
-    c.tags
-        .iter()
-        .filter(|(k, _)| k.as_str() == component::MANAGED_BY_KEY || k.as_str() == "irsagen:preset")
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect()
 }
 
 impl Renderer {

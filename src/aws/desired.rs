@@ -131,10 +131,7 @@ impl Desired {
                     arn: c.policy_arn.clone(),
                     presets: vec![c.preset.clone()],
                     document: c.policy_document.clone(),
-                    tags: crate::render::policy_tags(c)
-                        .into_iter()
-                        .map(|(k, v)| (k.to_string(), v.to_string()))
-                        .collect(),
+                    tags: c.policy_tags.clone(),
                 }),
             }
             roles.push(DesiredRole {

@@ -16,6 +16,20 @@ pub const EKSCTL_SCHEMA: &str = include_str!("../reference/eksctl/clusterconfig.
 /// The cluster-autoscaler chart's own values.yaml (reference/charts/cluster-autoscaler/SOURCE.md).
 pub const CLUSTER_AUTOSCALER_VALUES: &str = include_str!("../reference/charts/cluster-autoscaler/values.yaml");
 
+/// Derived files the renderer embeds instead of the sources above: parsing the 149 KB schema and
+/// the commented YAML on every run cost about 2 ms of a 5 ms budget. A unit test regenerates both
+/// from the sources and fails when they differ (`IRSAGEN_REGENERATE=1 cargo test --lib` rewrites them).
+pub mod derived {
+    /// [`super::eksctl_schema_for_irsagen`], pretty-printed.
+    pub const EKSCTL_SCHEMA_PATH: &str = "reference/eksctl/clusterconfig.irsagen.schema.json";
+    /// Contents of [`EKSCTL_SCHEMA_PATH`].
+    pub const EKSCTL_SCHEMA: &str = include_str!("../reference/eksctl/clusterconfig.irsagen.schema.json");
+    /// The chart's values.yaml as JSON, pretty-printed.
+    pub const CHART_VALUES_PATH: &str = "reference/charts/cluster-autoscaler/values.json";
+    /// Contents of [`CHART_VALUES_PATH`].
+    pub const CHART_VALUES: &str = include_str!("../reference/charts/cluster-autoscaler/values.json");
+}
+
 /// Compiled validators, built on first use and then shared.
 #[derive(Default)]
 pub struct Checker {
@@ -103,7 +117,10 @@ impl Checker {
 
     fn eksctl(&self) -> Result<&jsonschema::Validator> {
         self.eksctl
-            .get_or_init(|| jsonschema::draft7::new(&eksctl_schema_for_irsagen()).map_err(|e| e.to_string()))
+            .get_or_init(|| {
+                let schema: Value = serde_json::from_str(derived::EKSCTL_SCHEMA).map_err(|e| e.to_string())?;
+                jsonschema::draft7::new(&schema).map_err(|e| e.to_string())
+            })
             .as_ref()
             .map_err(|m| Error::RenderedInvalid {
                 path: "reference/eksctl/clusterconfig.schema.json".into(),
@@ -113,7 +130,7 @@ impl Checker {
 
     fn chart_values(&self) -> Result<&Value> {
         self.chart_values
-            .get_or_init(|| serde_saphyr::from_str(CLUSTER_AUTOSCALER_VALUES).map_err(|e| e.to_string()))
+            .get_or_init(|| serde_json::from_str(derived::CHART_VALUES).map_err(|e| e.to_string()))
             .as_ref()
             .map_err(|m| Error::RenderedInvalid {
                 path: "reference/charts/cluster-autoscaler/values.yaml".into(),
@@ -373,6 +390,30 @@ mod tests {
         let v = jsonschema::draft7::new(&trimmed).unwrap();
         let bad = json!({"apiVersion":"eksctl.io/v1alpha5","kind":"ClusterConfig","metadata":{"name":"a","region":"us-east-1"},"iam":{"serviceAccounts":[{"metadata":{"name":"x"},"roleNam":"r"}]}});
         assert!(!v.is_valid(&bad));
+    }
+
+    /// The derived files are what the sources give; with IRSAGEN_REGENERATE=1 they are rewritten.
+    #[test]
+    fn derived_files_match_their_sources() {
+        let chart: Value = serde_saphyr::from_str(CLUSTER_AUTOSCALER_VALUES).unwrap();
+        for (path, committed, value) in [
+            (
+                derived::EKSCTL_SCHEMA_PATH,
+                derived::EKSCTL_SCHEMA,
+                eksctl_schema_for_irsagen(),
+            ),
+            (derived::CHART_VALUES_PATH, derived::CHART_VALUES, chart),
+        ] {
+            let fresh = format!("{}\n", serde_json::to_string_pretty(&value).unwrap());
+            if std::env::var_os("IRSAGEN_REGENERATE").is_some() {
+                std::fs::write(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path), &fresh).unwrap();
+            } else {
+                assert!(
+                    committed == fresh,
+                    "{path} is stale: run `IRSAGEN_REGENERATE=1 cargo test --lib derived`"
+                );
+            }
+        }
     }
 
     #[test]

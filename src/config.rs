@@ -29,6 +29,77 @@ pub struct ConfigFile {
     /// Presets to render, each with optional overrides. An empty map `{}` takes the defaults.
     /// Without this key (and without `--preset`) the guide's three presets are rendered.
     pub presets: Option<BTreeMap<String, PresetOverrides>>,
+    /// Several clusters in one file, by EKS cluster name; `--cluster NAME` (or `cluster:`) picks
+    /// one. Each entry's values win over the top-level ones, which act as shared defaults.
+    pub clusters: Option<BTreeMap<String, ClusterEntry>>,
+}
+
+/// One cluster of a multi-cluster config file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ClusterEntry {
+    /// AWS region of this cluster.
+    pub region: Option<String>,
+    /// AWS account id (12 digits, quoted) or `auto`.
+    pub account: Option<String>,
+    /// `aws`, `aws-cn` or `aws-us-gov`.
+    pub partition: Option<String>,
+    /// OIDC issuer URL or `auto`.
+    pub oidc_issuer: Option<String>,
+    /// Tags added to the top-level ones for this cluster's roles.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    /// Presets for this cluster; each preset's overrides are merged over the top-level ones.
+    /// Without this key the top-level selection applies.
+    pub presets: Option<BTreeMap<String, PresetOverrides>>,
+}
+
+impl ConfigFile {
+    /// The file as it applies to `cluster`: the entry of `clusters:` merged over the top-level
+    /// values. Without `clusters:` the file is returned as is. Errors name the known clusters.
+    pub fn for_cluster(&self, cluster: Option<&str>) -> Result<ConfigFile> {
+        let Some(clusters) = &self.clusters else {
+            return Ok(self.clone());
+        };
+        let known = || clusters.keys().cloned().collect::<Vec<_>>().join(", ");
+        let name = cluster.or(self.cluster.as_deref()).ok_or_else(|| {
+            Error::invalid(
+                "--cluster",
+                "",
+                format!("is required: the config file holds several clusters ({})", known()),
+            )
+        })?;
+        let entry = clusters.get(name).ok_or_else(|| {
+            Error::invalid(
+                "--cluster",
+                name,
+                format!("is not in the config file's clusters ({})", known()),
+            )
+        })?;
+        let mut tags = self.tags.clone();
+        tags.extend(entry.tags.clone());
+        let presets = match (&self.presets, &entry.presets) {
+            (base, None) => base.clone(),
+            (base, Some(own)) => Some(
+                own.iter()
+                    .map(|(k, o)| {
+                        let shared = base.as_ref().and_then(|b| b.get(k)).cloned().unwrap_or_default();
+                        (k.clone(), crate::overrides::merge(&shared, o))
+                    })
+                    .collect(),
+            ),
+        };
+        Ok(ConfigFile {
+            cluster: Some(name.to_string()),
+            region: entry.region.clone().or_else(|| self.region.clone()),
+            account: entry.account.clone().or_else(|| self.account.clone()),
+            partition: entry.partition.clone().or_else(|| self.partition.clone()),
+            oidc_issuer: entry.oidc_issuer.clone().or_else(|| self.oidc_issuer.clone()),
+            tags,
+            presets,
+            clusters: None,
+        })
+    }
 }
 
 impl ConfigFile {

@@ -47,7 +47,10 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// Builds the validated bundle from the inputs, resolving `auto` values through AWS.
 fn bundle(args: &InputArgs) -> Result<(Bundle, AwsOptions)> {
-    let config = args.config.as_deref().map(ConfigFile::load).transpose()?;
+    let config = match args.config.as_deref() {
+        Some(path) => Some(ConfigFile::load(path)?.for_cluster(args.cluster.as_deref())?),
+        None => None,
+    };
     let inputs = Inputs {
         flags: ClusterInputs {
             cluster: args.cluster.clone(),

@@ -120,3 +120,77 @@ fn apply_without_confirmation_and_without_a_terminal_is_refused_before_any_call(
         "auto values are resolved only after offline validation"
     );
 }
+
+#[test]
+fn several_clusters_in_one_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("irsagen.yaml");
+    std::fs::write(
+        &cfg,
+        r#"account: "111111111111"
+tags: {Application: smallest-self-host}
+presets:
+  cluster-autoscaler: {tags: {Team: platform}}
+  ebs-csi-driver: {}
+clusters:
+  prod:
+    region: us-east-1
+  staging:
+    region: eu-west-1
+    account: "222222222222"
+    tags: {Environment: staging}
+    presets:
+      cluster-autoscaler: {namespace: smallest}
+"#,
+    )
+    .unwrap();
+    let cfg = cfg.to_str().unwrap();
+    let run = |extra: &[&str]| {
+        irsagen()
+            .args(["render", "--config", cfg])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+
+    let o = run(&["--cluster", "staging"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s = String::from_utf8(o.stdout).unwrap();
+    assert!(s.contains("region: \"eu-west-1\""), "the entry's region");
+    assert!(
+        s.contains("arn:aws:iam::222222222222:role/irsa-staging-smallest-cluster-autoscaler"),
+        "entry account and preset override"
+    );
+    assert!(
+        s.contains("\"Team\": \"platform\""),
+        "top-level preset overrides merge under the entry's"
+    );
+    assert!(s.contains("\"Environment\": \"staging\"") && s.contains("\"Application\": \"smallest-self-host\""));
+    assert!(
+        !s.contains("==== iam/ebs-csi-driver"),
+        "the entry's presets map selects the presets"
+    );
+
+    let s = String::from_utf8(run(&["--cluster", "prod"]).stdout).unwrap();
+    assert!(s.contains("arn:aws:iam::111111111111:role/irsa-prod-kube-system-cluster-autoscaler"));
+    assert!(
+        s.contains("==== iam/ebs-csi-driver/policy.json"),
+        "without its own presets the top-level selection applies"
+    );
+
+    for (extra, want) in [
+        (&[][..], "several clusters (prod, staging)"),
+        (
+            &["--cluster", "dev"][..],
+            "`dev`: is not in the config file's clusters (prod, staging)",
+        ),
+    ] {
+        let o = run(extra);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(want),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}

@@ -34,7 +34,9 @@ pub struct ConfigFile {
     pub clusters: Option<BTreeMap<String, ClusterEntry>>,
 }
 
-/// One cluster of a multi-cluster config file.
+/// One cluster of a multi-cluster config file. Its fields repeat the top-level ones on purpose:
+/// serde cannot `flatten` a shared struct into one that denies unknown fields, and refusing a
+/// mistyped key with its line and column matters more than the few repeated lines.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ClusterEntry {

@@ -27,11 +27,10 @@ pub fn check(field: &str, doc: &Value) -> Result<()> {
     if obj.get("Version").and_then(Value::as_str) != Some("2012-10-17") {
         return bad("`Version` must be \"2012-10-17\"".into());
     }
-    let statements: Vec<&Value> = match obj.get("Statement") {
-        Some(Value::Array(a)) if !a.is_empty() => a.iter().collect(),
-        Some(s @ Value::Object(_)) => vec![s],
-        _ => return bad("`Statement` must be a non-empty list of statements".into()),
-    };
+    let statements = statements(doc);
+    if statements.is_empty() {
+        return bad("`Statement` must be a non-empty list of statements".into());
+    }
     for (i, s) in statements.iter().enumerate() {
         let Some(s) = s.as_object() else {
             return bad(format!("Statement[{i}] must be an object"));
@@ -88,7 +87,19 @@ pub fn check(field: &str, doc: &Value) -> Result<()> {
     Ok(())
 }
 
-fn strings(v: &Value) -> Option<Vec<&str>> {
+/// The statements of a policy: `Statement` as a list, or the one statement object; empty for
+/// any other shape.
+pub fn statements(doc: &Value) -> Vec<&Value> {
+    match doc.get("Statement") {
+        Some(Value::Array(a)) => a.iter().collect(),
+        Some(s @ Value::Object(_)) => vec![s],
+        _ => Vec::new(),
+    }
+}
+
+/// A string or a list of strings (IAM allows both for Action, Resource, condition values);
+/// `None` for any other shape.
+pub fn strings(v: &Value) -> Option<Vec<&str>> {
     match v {
         Value::String(s) => Some(vec![s.as_str()]),
         Value::Array(a) => a.iter().map(Value::as_str).collect(),

@@ -235,8 +235,27 @@ fn missing_tags(want: &BTreeMap<String, String>, have: &BTreeMap<String, String>
         .collect()
 }
 
-fn is_managed(tags: &BTreeMap<String, String>) -> bool {
-    tags.get(MANAGED_BY_KEY).map(String::as_str) == Some(MANAGED_BY_VALUE)
+/// An existing resource without `managed-by=irsagen` is refused (`Err` with the reason) unless
+/// `adopt`, in which case the plan item says it is being taken over.
+fn ownership(
+    item: &mut PlanItem,
+    tags: &BTreeMap<String, String>,
+    adopt: bool,
+    what: String,
+    preset: &str,
+) -> std::result::Result<(), String> {
+    if tags.get(MANAGED_BY_KEY).map(String::as_str) == Some(MANAGED_BY_VALUE) {
+        return Ok(());
+    }
+    if !adopt {
+        return Err(format!(
+            "{what} exists without the tag {MANAGED_BY_KEY}={MANAGED_BY_VALUE} (preset {preset})"
+        ));
+    }
+    item.notes.push(format!(
+        "adopt: not tagged {MANAGED_BY_KEY}={MANAGED_BY_VALUE}; irsagen takes it over"
+    ));
+    Ok(())
 }
 
 /// `Ok(Err(reason))` when the policy exists unmanaged and `adopt` is false.
@@ -261,18 +280,9 @@ async fn read_policy(c: &Clients, p: &DesiredPolicy, adopt: bool) -> Result<std:
         return Ok(Ok(item.finish(false)));
     };
     let tags = live.tags;
-    if !is_managed(&tags) {
-        if !adopt {
-            return Ok(Err(format!(
-                "policy `{}` ({}) exists without the tag {MANAGED_BY_KEY}={MANAGED_BY_VALUE} (preset {})",
-                p.name,
-                p.arn,
-                p.presets.join(", ")
-            )));
-        }
-        item.notes.push(format!(
-            "adopt: not tagged {MANAGED_BY_KEY}={MANAGED_BY_VALUE}; irsagen takes it over"
-        ));
+    let what = format!("policy `{}` ({})", p.name, p.arn);
+    if let Err(reason) = ownership(&mut item, &tags, adopt, what, &p.presets.join(", ")) {
+        return Ok(Err(reason));
     }
     let version = live.default_version;
     let live_doc = live.document;
@@ -364,16 +374,8 @@ async fn read_role(c: &Clients, r: &DesiredRole, adopt: bool) -> Result<std::res
         return Ok(Ok(item.finish(false)));
     };
     let tags = read::tag_map(role.tags());
-    if !is_managed(&tags) {
-        if !adopt {
-            return Ok(Err(format!(
-                "role `{}` exists without the tag {MANAGED_BY_KEY}={MANAGED_BY_VALUE} (preset {})",
-                r.name, r.preset
-            )));
-        }
-        item.notes.push(format!(
-            "adopt: not tagged {MANAGED_BY_KEY}={MANAGED_BY_VALUE}; irsagen takes it over"
-        ));
+    if let Err(reason) = ownership(&mut item, &tags, adopt, format!("role `{}`", r.name), &r.preset) {
+        return Ok(Err(reason));
     }
     let live = read::role_trust(&role)?;
     if live != r.trust {

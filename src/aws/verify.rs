@@ -7,6 +7,7 @@ use super::client::{CallStats, Clients};
 use super::desired::{Desired, DesiredPolicy, DesiredRole};
 use super::doc_decode;
 use super::read::{self, attached_policies, role_trust};
+use crate::policy_doc;
 use crate::render::AUDIENCE;
 use crate::report::Check;
 use serde_json::Value;
@@ -217,20 +218,20 @@ async fn role_checks(c: &Clients, d: &Desired, r: &DesiredRole) -> Vec<Check> {
     out
 }
 
+/// A string or list of strings; anything else counts as none (verify reports, never refuses).
 fn strings(v: &Value) -> Vec<&str> {
-    match v {
-        Value::String(s) => vec![s.as_str()],
-        Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
-        _ => Vec::new(),
-    }
+    policy_doc::strings(v).unwrap_or_default()
 }
 
-fn statements(doc: &Value) -> Vec<&Value> {
-    match doc.get("Statement") {
-        Some(Value::Array(a)) => a.iter().collect(),
-        Some(s @ Value::Object(_)) => vec![s],
-        _ => Vec::new(),
+/// The Federated principals of an Allow statement.
+fn federated_of(s: &Value) -> Vec<&str> {
+    if s.get("Effect").and_then(Value::as_str) != Some("Allow") {
+        return Vec::new();
     }
+    s.get("Principal")
+        .and_then(|p| p.get("Federated"))
+        .map(strings)
+        .unwrap_or_default()
 }
 
 /// `(operator, values)` of every condition on `key` (case-insensitive, as IAM compares keys).
@@ -256,28 +257,12 @@ pub(crate) fn trust_checks(trust: &Value, d: &Desired, r: &DesiredRole, fix: &st
     let preset = Some(r.preset.as_str());
     let provider = &d.oidc.provider.provider_arn;
     let host = &d.oidc.provider.host_path;
-    let all = statements(trust);
-    let federated: Vec<&str> = all
-        .iter()
-        .filter(|s| s.get("Effect").and_then(Value::as_str) == Some("Allow"))
-        .flat_map(|s| {
-            s.get("Principal")
-                .and_then(|p| p.get("Federated"))
-                .map(strings)
-                .unwrap_or_default()
-        })
-        .collect();
+    let all = policy_doc::statements(trust);
+    let federated: Vec<&str> = all.iter().flat_map(|s| federated_of(s)).collect();
     let ours: Vec<&Value> = all
         .iter()
         .copied()
-        .filter(|s| s.get("Effect").and_then(Value::as_str) == Some("Allow"))
-        .filter(|s| {
-            s.get("Principal")
-                .and_then(|p| p.get("Federated"))
-                .map(strings)
-                .unwrap_or_default()
-                .contains(&provider.as_str())
-        })
+        .filter(|s| federated_of(s).contains(&provider.as_str()))
         .filter(|s| {
             s.get("Action")
                 .map(strings)

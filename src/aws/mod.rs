@@ -3,8 +3,9 @@
 //! The CLI (src/cli/commands.rs) calls the functions of this module; their bodies live in
 //! submodules: [`client`] (SDK clients from the default chain, API-call counting, error
 //! messages), `identity` (STS, EKS), `desired` (what IAM should hold, from the bundle),
-//! `plan` (read-only comparison), `execute` (the writes), `verify` (checks) and `doc_decode`
-//! (IAM's URL-encoded documents and JSON diffs).
+//! `state` (what IAM holds, read once), `plan` (the decisions: a pure comparison of the two),
+//! `execute` (the writes), `verify` (checks) and `doc_decode` (IAM's URL-encoded documents
+//! and JSON diffs).
 
 pub mod client;
 mod desired;
@@ -13,13 +14,15 @@ mod execute;
 mod identity;
 mod plan;
 mod read;
+mod state;
 mod verify;
 
 pub use client::{CallStats, Clients};
 pub use desired::{Desired, DesiredOidc, DesiredPolicy, DesiredRole};
 pub use doc_decode::decode as decode_document;
 pub use execute::ExecReport;
-pub use plan::{Change, MAX_POLICY_VERSIONS, PlanItem, ResourceKind};
+pub use plan::{Change, MAX_POLICY_VERSIONS, PlanItem, ResourceKind, STACK_TAG, not_ours, version_to_delete};
+pub use state::{PolicyState, ReadState, RoleState};
 
 use crate::bundle::Bundle;
 use crate::error::Result;
@@ -33,6 +36,11 @@ pub struct AwsOptions {
     pub profile: Option<String>,
     /// Region for the SDK; the cluster's region when absent.
     pub region: Option<String>,
+    /// `--timeout`: the most one AWS call may take, retries included (also the connect
+    /// timeout); [`client::DEFAULT_TIMEOUT`] when absent.
+    pub timeout: Option<std::time::Duration>,
+    /// Endpoint for every service, overriding `AWS_ENDPOINT_URL` (tests, proxies).
+    pub endpoint_url: Option<String>,
 }
 
 /// STS GetCallerIdentity.
@@ -87,11 +95,23 @@ pub async fn plan(opts: &AwsOptions, bundle: &Bundle, adopt: bool) -> Result<Pla
     // Everything that needs no AWS (issuer present, names and sizes within IAM's limits) first.
     let desired = Desired::from_bundle(bundle, "apply --aws")?;
     let clients = Clients::new(opts).await?;
-    let (items, stats) = plan::items(&clients, &desired, adopt).await?;
+    let before = clients.log.stats();
+    let live = state::read(&clients, &desired).await?;
+    let items = plan::decide(&desired, &live, adopt)?;
     Ok(Plan {
         items,
-        stats,
+        stats: clients.log.stats().since(before),
         clients: Some(clients),
+    })
+}
+
+/// The plan's decisions alone: what apply would do given what IAM returned (`live`), without
+/// any call. [`plan`] is this after reading IAM; tests feed it recorded read states.
+pub fn decide(desired: &Desired, live: &ReadState, adopt: bool) -> Result<Plan> {
+    Ok(Plan {
+        items: plan::decide(desired, live, adopt)?,
+        stats: CallStats::default(),
+        clients: None,
     })
 }
 

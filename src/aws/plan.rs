@@ -1,9 +1,12 @@
-//! The plan: read IAM (never write), compare with the desired state, and list per resource
-//! what apply would do (create / update with a JSON diff / no change) and the calls it takes.
+//! The plan's decisions: compare what IAM returned ([`ReadState`], read by `state`) with what
+//! the bundle wants ([`Desired`]) and list per resource what apply would do (create / update
+//! with a JSON diff / no change) and the write calls it takes. Pure: no I/O here, so every
+//! decision is tested offline from recorded read states (tests/offline/aws_plan.rs).
 
-use super::client::{CallStats, Clients, api_error};
+use super::client::CallStats;
 use super::desired::{Desired, DesiredOidc, DesiredPolicy, DesiredRole};
-use super::{doc_decode, read};
+use super::doc_decode;
+use super::state::{PolicyState, ReadState, RoleState};
 use crate::component::{MANAGED_BY_KEY, MANAGED_BY_VALUE};
 use crate::error::{Error, Result};
 use crate::render::AUDIENCE;
@@ -11,6 +14,9 @@ use std::collections::BTreeMap;
 
 /// IAM keeps at most this many versions of a managed policy.
 pub const MAX_POLICY_VERSIONS: usize = 5;
+
+/// The tag CloudFormation puts on what a stack created (eksctl's roles carry it).
+pub const STACK_TAG: &str = "aws:cloudformation:stack-name";
 
 /// What kind of IAM resource a plan item is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -51,6 +57,7 @@ pub enum Change {
 pub(crate) enum Op {
     CreateOidcProvider {
         url: String,
+        arn: String,
         tags: BTreeMap<String, String>,
     },
     AddClientId {
@@ -58,6 +65,7 @@ pub(crate) enum Op {
     },
     CreatePolicy {
         name: String,
+        arn: String,
         document: String,
         tags: BTreeMap<String, String>,
     },
@@ -111,6 +119,30 @@ impl Op {
     }
 }
 
+impl Op {
+    /// The role name or policy ARN this call creates, if it creates one.
+    pub(crate) fn creates(&self) -> Option<&str> {
+        match self {
+            Op::CreatePolicy { arn, .. } => Some(arn),
+            Op::CreateRole { name, .. } => Some(name),
+            _ => None,
+        }
+    }
+
+    /// The role names and policy ARNs this call needs to exist.
+    pub(crate) fn needs(&self) -> Vec<&str> {
+        match self {
+            Op::AttachPolicy { role, arn } => vec![role, arn],
+            Op::TagRole { name, .. } | Op::UpdateTrust { name, .. } => vec![name],
+            Op::TagPolicy { arn, .. } | Op::CreatePolicyVersion { arn, .. } | Op::DeletePolicyVersion { arn, .. } => {
+                vec![arn]
+            }
+            Op::AddClientId { arn } => vec![arn],
+            Op::CreateOidcProvider { .. } | Op::CreatePolicy { .. } | Op::CreateRole { .. } => Vec::new(),
+        }
+    }
+}
+
 fn tag_text(tags: &BTreeMap<String, String>) -> String {
     tags.iter()
         .map(|(k, v)| format!("{k}={v}"))
@@ -133,6 +165,9 @@ pub struct PlanItem {
     pub notes: Vec<String>,
     /// Unified diff of the JSON document (live → rendered); the whole document on create.
     pub diff: Option<String>,
+    /// It exists without being irsagen's and `--adopt` takes it over: its first call is the
+    /// claim (the `managed-by=irsagen` tag), so a run that stops before it changed nothing.
+    pub adopting: bool,
     pub(crate) ops: Vec<Op>,
 }
 
@@ -150,12 +185,14 @@ impl PlanItem {
             change: Change::NoChange,
             notes: Vec::new(),
             diff: None,
+            adopting: false,
             ops: Vec::new(),
         }
     }
 
-    fn op(&mut self, note: impl Into<String>, op: Op) {
-        self.notes.push(note.into());
+    /// One call with its note; `mark` is `+` (adds), `~` (changes) or `-` (removes).
+    fn op(&mut self, mark: char, note: impl Into<String>, op: Op) {
+        self.notes.push(format!("{mark} {}", note.into()));
         self.ops.push(op);
     }
 
@@ -169,27 +206,28 @@ impl PlanItem {
     }
 }
 
-/// Reads IAM for every desired resource, concurrently, and builds the plan items. Resources
-/// that exist without `managed-by=irsagen` are refused (all of them named in one error)
-/// unless `adopt`.
-pub(crate) async fn items(clients: &Clients, desired: &Desired, adopt: bool) -> Result<(Vec<PlanItem>, CallStats)> {
-    let before = clients.log.stats();
-    let caller = super::identity::whoami(clients);
-    let oidc = read_oidc(clients, &desired.oidc);
-    let policies = futures::future::join_all(desired.policies.iter().map(|p| read_policy(clients, p, adopt)));
-    let roles = futures::future::join_all(desired.roles.iter().map(|r| read_role(clients, r, adopt)));
-    let (caller, oidc, policies, roles) = tokio::join!(caller, oidc, policies, roles);
-    let caller = caller?;
-    if caller.account != desired.account {
+/// The plan for `desired` given what IAM returned. Refuses (changing nothing) when the
+/// credentials are for another account, and when resources exist that are not irsagen's
+/// (all of them named in one error) unless `adopt`.
+pub fn decide(desired: &Desired, live: &ReadState, adopt: bool) -> Result<Vec<PlanItem>> {
+    if live.caller.account != desired.account {
         return Err(Error::Aws(format!(
             "the credentials are for account {} ({}) but the bundle was rendered for account {} (--account); \
              nothing was changed. Use credentials for {} (--profile), or render with --account {} (or --account auto)",
-            caller.account, caller.arn, desired.account, desired.account, caller.account
+            live.caller.account, live.caller.arn, desired.account, desired.account, live.caller.account
         )));
     }
-    let mut items = vec![oidc?];
+    let mut items = vec![oidc_item(&desired.oidc, live.oidc_client_ids.as_deref())];
     let mut refused = Vec::new();
-    for r in policies.into_iter().chain(roles) {
+    let policies = desired
+        .policies
+        .iter()
+        .map(|p| policy_item(p, live.policies.get(&p.arn), adopt));
+    let roles = desired
+        .roles
+        .iter()
+        .map(|r| role_item(r, live.roles.get(&r.name), adopt));
+    for r in policies.chain(roles) {
         match r? {
             Ok(item) => items.push(item),
             Err(why) => refused.push(why),
@@ -198,36 +236,40 @@ pub(crate) async fn items(clients: &Clients, desired: &Desired, adopt: bool) -> 
     if !refused.is_empty() {
         return Err(Error::Aws(format!(
             "refusing to change IAM resources irsagen does not manage (nothing was changed):\n  - {}\nPass --adopt to take them over \
-             (irsagen tags them managed-by=irsagen and makes them match the rendered documents; it never deletes them), \
+             (irsagen first tags them managed-by=irsagen, then makes them match the rendered documents; it never deletes them), \
              or pick other names with --set <preset>.roleName=NAME / --set <preset>.policyName=NAME",
             refused.join("\n  - ")
         )));
     }
-    Ok((items, clients.log.stats().since(before)))
+    Ok(items)
 }
 
-async fn read_oidc(c: &Clients, d: &DesiredOidc) -> Result<PlanItem> {
+fn oidc_item(d: &DesiredOidc, client_ids: Option<&[String]>) -> PlanItem {
     let arn = &d.provider.provider_arn;
     let mut item = PlanItem::new(ResourceKind::OidcProvider, arn, Vec::new());
-    let Some(client_ids) = read::oidc_client_ids(c, arn).await? else {
+    let Some(client_ids) = client_ids else {
         item.op(
+            '+',
             format!("register issuer {} with client id {AUDIENCE}", d.provider.issuer_url),
             Op::CreateOidcProvider {
                 url: d.provider.issuer_url.clone(),
+                arn: arn.clone(),
                 tags: d.tags.clone(),
             },
         );
-        return Ok(item.finish(false));
+        return item.finish(false);
     };
     if !client_ids.iter().any(|id| id == AUDIENCE) {
         item.op(
+            '+',
             format!("add client id {AUDIENCE}"),
             Op::AddClientId { arn: arn.clone() },
         );
     }
-    Ok(item.finish(true))
+    item.finish(true)
 }
 
+/// The tags of `want` that `have` lacks or holds with another value.
 fn missing_tags(want: &BTreeMap<String, String>, have: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     want.iter()
         .filter(|(k, v)| have.get(*k) != Some(*v))
@@ -235,8 +277,43 @@ fn missing_tags(want: &BTreeMap<String, String>, have: &BTreeMap<String, String>
         .collect()
 }
 
-/// An existing resource without `managed-by=irsagen` is refused (`Err` with the reason) unless
-/// `adopt`, in which case the plan item says it is being taken over.
+/// The tag call for `missing` (one call), noted one line per tag: `+` new, `~` changed value.
+/// It comes first among an existing resource's calls: when adopting, the tag is the claim.
+fn tag_op(item: &mut PlanItem, missing: BTreeMap<String, String>, have: &BTreeMap<String, String>, op: Op) {
+    if missing.is_empty() {
+        return;
+    }
+    for (k, v) in &missing {
+        match have.get(k) {
+            Some(old) => item.notes.push(format!("~ tag {k}={v} (was {k}={old})")),
+            None => item.notes.push(format!("+ tag {k}={v}")),
+        }
+    }
+    item.ops.push(op);
+}
+
+/// Why an existing resource is not irsagen's, or `None` when it is (`managed-by=irsagen` and
+/// no CloudFormation stack owning it).
+pub fn not_ours(tags: &BTreeMap<String, String>) -> Option<String> {
+    if let Some(stack) = tags.get(STACK_TAG) {
+        return Some(format!(
+            "is owned by the CloudFormation stack `{stack}` (tag {STACK_TAG}; eksctl creates roles that way): \
+             changing it outside the stack makes the stack drift"
+        ));
+    }
+    match tags.get(MANAGED_BY_KEY).map(String::as_str) {
+        Some(MANAGED_BY_VALUE) => None,
+        Some(other) => Some(format!(
+            "is managed by {other} (tag {MANAGED_BY_KEY}={other}), not {MANAGED_BY_VALUE}"
+        )),
+        None => Some(format!(
+            "exists without the tag {MANAGED_BY_KEY}={MANAGED_BY_VALUE}"
+        )),
+    }
+}
+
+/// An existing resource that is not irsagen's is refused (`Err` with the reason) unless
+/// `adopt`, in which case the plan item says it is being taken over, claim first.
 fn ownership(
     item: &mut PlanItem,
     tags: &BTreeMap<String, String>,
@@ -244,29 +321,30 @@ fn ownership(
     what: String,
     preset: &str,
 ) -> std::result::Result<(), String> {
-    if tags.get(MANAGED_BY_KEY).map(String::as_str) == Some(MANAGED_BY_VALUE) {
+    let Some(why) = not_ours(tags) else {
         return Ok(());
-    }
+    };
     if !adopt {
-        return Err(format!(
-            "{what} exists without the tag {MANAGED_BY_KEY}={MANAGED_BY_VALUE} (preset {preset})"
-        ));
+        return Err(format!("{what} {why} (preset {preset})"));
     }
+    item.adopting = true;
     item.notes.push(format!(
-        "adopt: not tagged {MANAGED_BY_KEY}={MANAGED_BY_VALUE}; irsagen takes it over"
+        "~ adopt: it {why}; irsagen claims it first (tag {MANAGED_BY_KEY}={MANAGED_BY_VALUE}), then changes it"
     ));
     Ok(())
 }
 
-/// `Ok(Err(reason))` when the policy exists unmanaged and `adopt` is false.
-async fn read_policy(c: &Clients, p: &DesiredPolicy, adopt: bool) -> Result<std::result::Result<PlanItem, String>> {
+/// `Ok(Err(reason))` when the policy exists, is not irsagen's and `adopt` is false.
+fn policy_item(p: &DesiredPolicy, live: Option<&PolicyState>, adopt: bool) -> Result<std::result::Result<PlanItem, String>> {
     let mut item = PlanItem::new(ResourceKind::Policy, &p.arn, p.presets.clone());
     let document = crate::policy_doc::compact(&p.document);
-    let Some(live) = read::policy(c, &p.arn).await? else {
+    let Some(live) = live else {
         item.op(
+            '+',
             "create with the rendered document",
             Op::CreatePolicy {
                 name: p.name.clone(),
+                arn: p.arn.clone(),
                 document,
                 tags: p.tags.clone(),
             },
@@ -279,47 +357,36 @@ async fn read_policy(c: &Clients, p: &DesiredPolicy, adopt: bool) -> Result<std:
         ));
         return Ok(Ok(item.finish(false)));
     };
-    let tags = live.tags;
     let what = format!("policy `{}` ({})", p.name, p.arn);
-    if let Err(reason) = ownership(&mut item, &tags, adopt, what, &p.presets.join(", ")) {
+    if let Err(reason) = ownership(&mut item, &live.tags, adopt, what, &p.presets.join(", ")) {
         return Ok(Err(reason));
     }
-    let version = live.default_version;
-    let live_doc = live.document;
-    if live_doc != p.document {
+    let missing = missing_tags(&p.tags, &live.tags);
+    let tag = Op::TagPolicy {
+        arn: p.arn.clone(),
+        tags: missing.clone(),
+    };
+    tag_op(&mut item, missing, &live.tags, tag);
+    if live.document != p.document {
+        let version = &live.default_version;
         item.diff = Some(doc_decode::diff(
-            Some(&live_doc),
+            Some(&live.document),
             &p.document,
             &format!("{} (live default {version})", p.name),
             &format!("{} (rendered)", p.name),
         ));
-        let versions = c
-            .iam
-            .list_policy_versions()
-            .policy_arn(&p.arn)
-            .max_items(100)
-            .send()
-            .await
-            .map_err(|e| api_error("iam:ListPolicyVersions", &p.arn, e))?;
-        let all = versions.versions();
-        if all.len() >= MAX_POLICY_VERSIONS {
-            let oldest = all.iter().filter(|v| !v.is_default_version()).min_by_key(|v| {
-                (
-                    v.create_date().map(|d| (d.secs(), d.subsec_nanos())),
-                    version_number(v.version_id()),
-                )
-            });
-            if let Some(old) = oldest.and_then(|v| v.version_id()) {
-                item.op(
-                    format!("delete the oldest non-default version {old} (IAM keeps at most {MAX_POLICY_VERSIONS})"),
-                    Op::DeletePolicyVersion {
-                        arn: p.arn.clone(),
-                        version_id: old.to_string(),
-                    },
-                );
-            }
+        if let Some(old) = version_to_delete(&live.versions) {
+            item.op(
+                '-',
+                format!("delete the oldest non-default version {old} (IAM keeps at most {MAX_POLICY_VERSIONS})"),
+                Op::DeletePolicyVersion {
+                    arn: p.arn.clone(),
+                    version_id: old.to_string(),
+                },
+            );
         }
         item.op(
+            '~',
             format!("new default version replacing {version}"),
             Op::CreatePolicyVersion {
                 arn: p.arn.clone(),
@@ -327,29 +394,44 @@ async fn read_policy(c: &Clients, p: &DesiredPolicy, adopt: bool) -> Result<std:
             },
         );
     }
-    let tag = missing_tags(&p.tags, &tags);
-    if !tag.is_empty() {
-        item.op(
-            format!("tag {}", tag_text(&tag)),
-            Op::TagPolicy {
-                arn: p.arn.clone(),
-                tags: tag,
-            },
-        );
-    }
     Ok(Ok(item.finish(true)))
 }
 
+/// At IAM's limit of versions, the one to delete before creating another: the oldest
+/// non-default one; on equal dates, the lowest version number (`v9` before `v10`).
+pub fn version_to_delete(versions: &[aws_sdk_iam::types::PolicyVersion]) -> Option<&str> {
+    if versions.len() < MAX_POLICY_VERSIONS {
+        return None;
+    }
+    versions
+        .iter()
+        .filter(|v| !v.is_default_version())
+        .min_by_key(|v| {
+            (
+                v.create_date().map(|d| (d.secs(), d.subsec_nanos())),
+                version_number(v.version_id()),
+            )
+        })
+        .and_then(|v| v.version_id())
+}
+
 fn version_number(id: Option<&str>) -> u64 {
-    id.and_then(|s| s.trim_start_matches('v').parse().ok())
+    id.and_then(|s| s.strip_prefix('v'))
+        .and_then(|n| n.parse().ok())
         .unwrap_or(u64::MAX)
 }
 
-async fn read_role(c: &Clients, r: &DesiredRole, adopt: bool) -> Result<std::result::Result<PlanItem, String>> {
+/// `Ok(Err(reason))` when the role exists, is not irsagen's and `adopt` is false.
+fn role_item(r: &DesiredRole, live: Option<&RoleState>, adopt: bool) -> Result<std::result::Result<PlanItem, String>> {
     let mut item = PlanItem::new(ResourceKind::Role, &r.name, vec![r.preset.clone()]);
     let trust = crate::policy_doc::compact(&r.trust);
-    let Some(role) = read::role(c, &r.name).await? else {
+    let attach = Op::AttachPolicy {
+        role: r.name.clone(),
+        arn: r.policy_arn.clone(),
+    };
+    let Some(live) = live else {
         item.op(
+            '+',
             format!("create for {} with the rendered trust policy", r.service_account),
             Op::CreateRole {
                 name: r.name.clone(),
@@ -358,13 +440,7 @@ async fn read_role(c: &Clients, r: &DesiredRole, adopt: bool) -> Result<std::res
                 description: format!("IRSA role for {} ({}), managed by irsagen", r.service_account, r.preset),
             },
         );
-        item.op(
-            format!("attach {}", r.policy_arn),
-            Op::AttachPolicy {
-                role: r.name.clone(),
-                arn: r.policy_arn.clone(),
-            },
-        );
+        item.op('+', format!("attach {}", r.policy_arn), attach);
         item.diff = Some(doc_decode::diff(
             None,
             &r.trust,
@@ -373,51 +449,38 @@ async fn read_role(c: &Clients, r: &DesiredRole, adopt: bool) -> Result<std::res
         ));
         return Ok(Ok(item.finish(false)));
     };
-    let tags = read::tag_map(role.tags());
+    let tags = super::read::tag_map(live.role.tags());
     if let Err(reason) = ownership(&mut item, &tags, adopt, format!("role `{}`", r.name), &r.preset) {
         return Ok(Err(reason));
     }
-    let live = read::role_trust(&role)?;
-    if live != r.trust {
+    let missing = missing_tags(&r.tags, &tags);
+    let tag = Op::TagRole {
+        name: r.name.clone(),
+        tags: missing.clone(),
+    };
+    tag_op(&mut item, missing, &tags, tag);
+    let trust_live = super::read::role_trust(&live.role)?;
+    if trust_live != r.trust {
         item.diff = Some(doc_decode::diff(
-            Some(&live),
+            Some(&trust_live),
             &r.trust,
             &format!("{} trust policy (live)", r.name),
             &format!("{} trust policy (rendered)", r.name),
         ));
-        item.op(
-            "replace the trust policy",
-            Op::UpdateTrust {
-                name: r.name.clone(),
-                trust,
-            },
-        );
+        item.op('~', "replace the trust policy", Op::UpdateTrust {
+            name: r.name.clone(),
+            trust,
+        });
     }
-    // The role existed a moment ago; if it vanished in between, attaching converges on re-run.
-    let attached = read::attached_policies(c, &r.name).await?.unwrap_or_default();
-    if !attached.contains(&r.policy_arn) {
-        item.op(
-            format!("attach {}", r.policy_arn),
-            Op::AttachPolicy {
-                role: r.name.clone(),
-                arn: r.policy_arn.clone(),
-            },
-        );
-    }
-    let tag = missing_tags(&r.tags, &tags);
-    if !tag.is_empty() {
-        item.op(
-            format!("tag {}", tag_text(&tag)),
-            Op::TagRole {
-                name: r.name.clone(),
-                tags: tag,
-            },
-        );
+    // Other attached policies are left alone (never detached): verify reports them.
+    if !live.attached.contains(&r.policy_arn) {
+        item.op('+', format!("attach {}", r.policy_arn), attach);
     }
     Ok(Ok(item.finish(true)))
 }
 
-/// Human-readable plan: one line per resource, what will be done, and the JSON diffs.
+/// Human-readable plan: one line per resource (`+` create, `~` update, blank no change), a
+/// line per call (`+` adds, `~` changes, `-` removes), the JSON diffs, and the counts.
 pub(crate) fn to_text(items: &[PlanItem], stats: CallStats) -> String {
     let mut s = String::new();
     let (mut create, mut update, mut same) = (0, 0, 0);
@@ -433,7 +496,7 @@ pub(crate) fn to_text(items: &[PlanItem], stats: CallStats) -> String {
             }
             Change::NoChange => {
                 same += 1;
-                ('=', "no change")
+                (' ', "no change")
             }
         };
         let presets = if it.presets.is_empty() {
@@ -447,7 +510,7 @@ pub(crate) fn to_text(items: &[PlanItem], stats: CallStats) -> String {
             it.name
         ));
         for n in &it.notes {
-            s.push_str(&format!("    - {n}\n"));
+            s.push_str(&format!("    {n}\n"));
         }
         if let Some(d) = &it.diff {
             for line in d.lines() {

@@ -67,8 +67,9 @@ pub struct InputArgs {
     /// Folder of replacement templates (*.j2, same relative ids as the built-in ones).
     #[arg(long, value_name = "DIR")]
     pub templates_dir: Option<PathBuf>,
-    /// AWS profile for `auto` values, apply and verify.
-    #[arg(long, env = "AWS_PROFILE")]
+    /// AWS profile for `auto` values, apply and verify; wins over AWS_ACCESS_KEY_ID in the
+    /// environment (AWS_PROFILE alone keeps the SDK's order, where environment keys come first).
+    #[arg(long, value_name = "NAME")]
     pub profile: Option<String>,
 }
 
@@ -125,12 +126,16 @@ pub enum Format {
 /// `whoami`.
 #[derive(Debug, Args)]
 pub struct WhoamiCmd {
-    /// AWS profile.
-    #[arg(long, env = "AWS_PROFILE")]
+    /// AWS profile; wins over AWS_ACCESS_KEY_ID in the environment (AWS_PROFILE alone keeps
+    /// the SDK's order, where environment keys come first).
+    #[arg(long, value_name = "NAME")]
     pub profile: Option<String>,
     /// AWS region for the STS call.
     #[arg(long)]
     pub region: Option<String>,
+    /// Seconds one AWS call may take, retries included (also the connect timeout).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
     /// Output format.
     #[arg(long, short, value_enum, default_value = "text")]
     pub output: Format,
@@ -151,6 +156,9 @@ pub struct TargetArgs {
     /// kubeconfig context (default: the current one).
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
+    /// Seconds one AWS or Kubernetes call may take, retries included (also the connect timeout).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
 }
 
 /// `apply`.

@@ -69,6 +69,7 @@ fn bundle(args: &InputArgs) -> Result<(Bundle, AwsOptions)> {
     let aws_opts = AwsOptions {
         profile: args.profile.clone(),
         region: cluster.region.clone(),
+        ..AwsOptions::default()
     };
     let wants_account = cluster.account.as_deref() == Some("auto");
     let wants_issuer = cluster.oidc_issuer.as_deref() == Some("auto");
@@ -171,6 +172,8 @@ fn whoami(cmd: WhoamiCmd) -> Result<i32> {
     let opts = AwsOptions {
         profile: cmd.profile,
         region: cmd.region,
+        timeout: Some(std::time::Duration::from_secs(cmd.timeout)),
+        endpoint_url: None,
     };
     let id = runtime()?.block_on(aws::whoami(&opts))?;
     match cmd.output {
@@ -214,8 +217,15 @@ fn confirm(what: &str) -> Result<()> {
     }
 }
 
+/// The AWS options of apply and verify: the inputs' profile and region, `--timeout`.
+fn with_timeout(mut opts: AwsOptions, t: &TargetArgs) -> AwsOptions {
+    opts.timeout = Some(std::time::Duration::from_secs(t.timeout));
+    opts
+}
+
 fn apply(cmd: ApplyCmd) -> Result<i32> {
     let (bundle, aws_opts) = bundle(&cmd.inputs)?;
+    let aws_opts = with_timeout(aws_opts, &cmd.target);
     let (do_aws, do_kube) = targets(&cmd.target);
     let rt = runtime()?;
     if do_aws {
@@ -258,6 +268,7 @@ fn apply(cmd: ApplyCmd) -> Result<i32> {
 
 fn verify(cmd: VerifyCmd) -> Result<i32> {
     let (bundle, aws_opts) = bundle(&cmd.inputs)?;
+    let aws_opts = with_timeout(aws_opts, &cmd.target);
     let (do_aws, do_kube) = targets(&cmd.target);
     let rt = runtime()?;
     let mut checks = Vec::new();

@@ -105,8 +105,8 @@ pub fn guide_bundle() -> Bundle {
 /// Options the CLI would build for the guide's cluster.
 pub fn opts() -> AwsOptions {
     AwsOptions {
-        profile: None,
         region: Some("us-east-1".into()),
+        ..AwsOptions::default()
     }
 }
 

@@ -1,0 +1,109 @@
+//! What IAM holds for the desired resources, read once and never written: the input of the
+//! plan's decisions ([`super::plan::decide`]). Fields keep the SDK's shapes (its `Role`, its
+//! `PolicyVersion`s) so recorded read states can stand in for IAM in offline tests.
+
+use super::Identity;
+use super::client::{Clients, api_error};
+use super::desired::{Desired, DesiredPolicy};
+use super::{identity, read};
+use crate::error::Result;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// A customer-managed policy as IAM returned it.
+#[derive(Debug, Clone)]
+pub struct PolicyState {
+    /// ListPolicyTags / GetPolicy's tags.
+    pub tags: BTreeMap<String, String>,
+    /// GetPolicy's `DefaultVersionId` (`v3`).
+    pub default_version: String,
+    /// GetPolicyVersion's document of the default version, decoded.
+    pub document: Value,
+    /// ListPolicyVersions, read only when the default document differs from the rendered one
+    /// (the only case where a version is created); empty otherwise.
+    pub versions: Vec<aws_sdk_iam::types::PolicyVersion>,
+}
+
+/// A role as IAM returned it.
+#[derive(Debug, Clone)]
+pub struct RoleState {
+    /// GetRole's role: tags and the (URL-encoded) trust policy.
+    pub role: aws_sdk_iam::types::Role,
+    /// ListAttachedRolePolicies, every page: the attached policy ARNs.
+    pub attached: Vec<String>,
+}
+
+/// Everything the plan needs to know about IAM.
+#[derive(Debug, Clone)]
+pub struct ReadState {
+    /// STS GetCallerIdentity.
+    pub caller: Identity,
+    /// GetOpenIDConnectProvider's client ids; `None` when the provider does not exist.
+    pub oidc_client_ids: Option<Vec<String>>,
+    /// Existing policies by ARN (absent: it does not exist).
+    pub policies: BTreeMap<String, PolicyState>,
+    /// Existing roles by name (absent: it does not exist).
+    pub roles: BTreeMap<String, RoleState>,
+}
+
+/// Reads IAM for every desired resource, concurrently. Read-only.
+pub(crate) async fn read(c: &Clients, d: &Desired) -> Result<ReadState> {
+    let caller = identity::whoami(c);
+    let oidc = read::oidc_client_ids(c, &d.oidc.provider.provider_arn);
+    let policies = futures::future::join_all(d.policies.iter().map(|p| read_policy(c, p)));
+    let roles = futures::future::join_all(d.roles.iter().map(|r| read_role(c, &r.name)));
+    let (caller, oidc, policies, roles) = tokio::join!(caller, oidc, policies, roles);
+    // The account comes first: with another account's credentials every other answer is moot.
+    let caller = caller?;
+    let mut state = ReadState {
+        caller,
+        oidc_client_ids: oidc?,
+        policies: BTreeMap::new(),
+        roles: BTreeMap::new(),
+    };
+    for (p, live) in d.policies.iter().zip(policies) {
+        if let Some(live) = live? {
+            state.policies.insert(p.arn.clone(), live);
+        }
+    }
+    for (r, live) in d.roles.iter().zip(roles) {
+        if let Some(live) = live? {
+            state.roles.insert(r.name.clone(), live);
+        }
+    }
+    Ok(state)
+}
+
+async fn read_policy(c: &Clients, p: &DesiredPolicy) -> Result<Option<PolicyState>> {
+    let Some(live) = read::policy(c, &p.arn).await? else {
+        return Ok(None);
+    };
+    let versions = if live.document == p.document {
+        Vec::new()
+    } else {
+        c.iam
+            .list_policy_versions()
+            .policy_arn(&p.arn)
+            .max_items(100)
+            .send()
+            .await
+            .map_err(|e| api_error("iam:ListPolicyVersions", &p.arn, e))?
+            .versions
+            .unwrap_or_default()
+    };
+    Ok(Some(PolicyState {
+        tags: live.tags,
+        default_version: live.default_version,
+        document: live.document,
+        versions,
+    }))
+}
+
+async fn read_role(c: &Clients, name: &str) -> Result<Option<RoleState>> {
+    let Some(role) = read::role(c, name).await? else {
+        return Ok(None);
+    };
+    // The role existed a moment ago; if it vanished in between, attaching converges on re-run.
+    let attached = read::attached_policies(c, name).await?.unwrap_or_default();
+    Ok(Some(RoleState { role, attached }))
+}

@@ -20,17 +20,6 @@ async fn local_policies(iam: &aws_sdk_iam::Client) -> Vec<String> {
         .collect()
 }
 
-async fn role_names(iam: &aws_sdk_iam::Client) -> Vec<String> {
-    iam.list_roles()
-        .send()
-        .await
-        .unwrap()
-        .roles()
-        .iter()
-        .map(|r| r.role_name().to_string())
-        .collect()
-}
-
 #[test]
 fn apply_from_empty_then_verify_passes_and_reapply_writes_nothing() {
     peer_test(async {
@@ -293,13 +282,17 @@ fn five_policy_versions_make_room_by_deleting_the_oldest_non_default() {
             .expect("apply succeeds with 5 versions");
 
         let versions = iam.list_policy_versions().policy_arn(&arn).send().await.unwrap();
-        let ids: Vec<&str> = versions.versions().iter().filter_map(|v| v.version_id()).collect();
-        assert!(ids.len() <= MAX_POLICY_VERSIONS, "{ids:?}");
-        assert!(
-            !ids.contains(&"v1"),
-            "the oldest non-default version goes first: {ids:?}"
-        );
-        assert!(ids.contains(&"v3"), "the old default is kept: {ids:?}");
+        let mut ids: Vec<&str> = versions.versions().iter().filter_map(|v| v.version_id()).collect();
+        ids.sort_unstable();
+        // v1 (the oldest non-default) went, v3 (the old default) stayed, v6 is the new default.
+        assert_eq!(ids, vec!["v2", "v3", "v4", "v5", "v6"]);
+        let default: Vec<&str> = versions
+            .versions()
+            .iter()
+            .filter(|v| v.is_default_version())
+            .filter_map(|v| v.version_id())
+            .collect();
+        assert_eq!(default, vec!["v6"]);
         assert_eq!(default_document(&iam, &arn).await, bundle.components[0].policy_document);
         assert!(aws::plan(&opts(), &bundle, false).await.unwrap().is_empty());
     });
@@ -415,12 +408,18 @@ fn an_unmanaged_policy_is_refused_until_adopt() {
         let (plan, report) = apply(&bundle, true).await;
         let p = plan.items.iter().find(|i| i.kind == ResourceKind::Policy).unwrap();
         assert_eq!(p.change, Change::Update, "{}", plan.to_text());
-        assert!(
-            p.calls()[0].starts_with("iam:TagPolicy"),
-            "the document matched; only tags: {:?}",
-            p.calls()
+        assert_eq!(
+            p.calls(),
+            vec![format!(
+                "iam:TagPolicy {} irsagen:preset=efs-csi-driver,managed-by=irsagen",
+                comp.policy_arn
+            )],
+            "the document matched; only the claim"
         );
-        assert!(report.stats.writes >= 3);
+        // The provider, the claim, the role and its attachment: exactly the plan's calls.
+        assert_eq!(plan.calls().len(), 4, "{}", plan.to_text());
+        assert_eq!(report.stats.writes, 4, "{report:?}");
+        assert_eq!(report.done, plan.calls());
         assert!(aws::plan(&opts(), &bundle, false).await.unwrap().is_empty());
     });
 }
@@ -554,5 +553,86 @@ fn credentials_for_another_account_are_refused() {
         assert_eq!(c.status, Status::Fail);
         assert!(c.advice.as_deref().unwrap().contains("--account auto"));
         assert!(iam().await.list_roles().send().await.unwrap().roles().is_empty());
+    });
+}
+
+#[test]
+fn apply_without_yes_and_without_a_terminal_reaches_the_confirmation_and_is_refused_there() {
+    peer_test(async {
+        // Valid inputs and credentials: the plan is made and shown, then the confirmation
+        // cannot be asked (stdin is not a terminal) and nothing is written.
+        let mut args = vec!["apply", "--aws"];
+        args.extend(guide_args());
+        let out = run_bounded(std::process::Command::new(env!("CARGO_BIN_EXE_irsagen")).args(&args));
+        assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("aws plan: 7 to create, 0 to update, 0 unchanged"),
+            "the plan was made: {stdout}"
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("refusing to apply these AWS changes without confirmation: no terminal to ask on; pass --yes"),
+            "{stderr}"
+        );
+        assert!(!stdout.contains("done "), "{stdout}");
+        let iam = iam().await;
+        assert!(role_names(&iam).await.is_empty());
+        assert!(local_policies(&iam).await.is_empty());
+        assert!(
+            iam.list_open_id_connect_providers()
+                .send()
+                .await
+                .unwrap()
+                .open_id_connect_provider_list()
+                .is_empty()
+        );
+    });
+}
+
+#[test]
+fn a_role_owned_by_a_cloudformation_stack_is_refused_until_adopt_and_the_stack_named() {
+    peer_test(async {
+        let bundle = render(&inputs(), &["cluster-autoscaler"]);
+        let role = role_of(&bundle, "cluster-autoscaler");
+        let stack = format!("eksctl-{CLUSTER}-addon-iamserviceaccount-kube-system-cluster-autoscaler");
+        let iam = iam().await;
+        // As eksctl leaves it: the rendered trust, tagged by the stack (and managed-by=eksctl).
+        let trust = bundle.get("iam/cluster-autoscaler/trust-policy.json").unwrap().content.clone();
+        iam.create_role()
+            .role_name(&role)
+            .assume_role_policy_document(&trust)
+            .tags(aws_sdk_iam::types::Tag::builder().key(aws::STACK_TAG).value(&stack).build().unwrap())
+            .tags(aws_sdk_iam::types::Tag::builder().key("managed-by").value("eksctl").build().unwrap())
+            .send()
+            .await
+            .unwrap();
+        let mut args = vec!["apply", "--aws", "--yes", "--preset", "cluster-autoscaler"];
+        args.extend(guide_args());
+        let out = irsagen(&args);
+        assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("role `{role}` is owned by the CloudFormation stack `{stack}`"))
+                && err.contains("makes the stack drift")
+                && err.contains("--adopt"),
+            "{err}"
+        );
+        assert!(local_policies(&iam).await.is_empty(), "nothing was changed");
+        assert_eq!(role_tags(&iam, &role).await.len(), 2);
+
+        args.push("--adopt");
+        let out = irsagen(&args);
+        assert!(out.status.success(), "{}", text(&out));
+        let s = String::from_utf8_lossy(&out.stdout);
+        assert!(s.contains("~ adopt: it is owned by the CloudFormation stack"), "{s}");
+        let tags = role_tags(&iam, &role).await;
+        assert!(tags.contains(&(aws::STACK_TAG.to_string(), stack.clone())), "{tags:?}");
+        assert!(tags.contains(&("managed-by".to_string(), "irsagen".to_string())), "{tags:?}");
+        assert_eq!(attached(&iam, &role).await, vec![policy_of(&bundle, "cluster-autoscaler")]);
+        // Still the stack's: every later run needs --adopt again, and says why.
+        let err = aws::plan(&opts(), &bundle, false).await.expect_err("stack-owned").to_string();
+        assert!(err.contains("makes the stack drift"), "{err}");
+        assert!(aws::plan(&opts(), &bundle, true).await.unwrap().calls().is_empty());
     });
 }

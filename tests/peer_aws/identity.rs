@@ -141,3 +141,135 @@ fn missing_credentials_name_the_chain() {
         }
     });
 }
+
+/// A 127.0.0.1 port where nothing listens.
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[test]
+fn a_refused_connection_is_not_retried_and_names_the_endpoint() {
+    peer_test(async {
+        let url = format!("http://127.0.0.1:{}", closed_port());
+        let o = aws::AwsOptions {
+            endpoint_url: Some(url.clone()),
+            ..opts()
+        };
+        let clients = aws::Clients::new(&o).await.unwrap();
+        let err = clients
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| aws::client::api_error("sts:GetCallerIdentity", "", e))
+            .expect_err("nothing listens");
+        assert_eq!(clients.log.stats().calls, 1, "one attempt, no retry");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "cannot reach AWS for sts:GetCallerIdentity: {url} refused the connection (nothing listens there; not retried). \
+                 Check the network, the region and AWS_ENDPOINT_URL if set"
+            )
+        );
+
+        // Through the CLI: one readable line, no SDK debug text.
+        for args in [
+            vec!["whoami"],
+            vec![
+                "apply", "--aws", "--dry-run", "--cluster", CLUSTER, "--region", "us-east-1", "--account", ACCOUNT,
+                "--oidc-issuer", ISSUER,
+            ],
+        ] {
+            let out = run_bounded(
+                std::process::Command::new(env!("CARGO_BIN_EXE_irsagen"))
+                    .args(&args)
+                    .env("AWS_ENDPOINT_URL", &url),
+            );
+            assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains(&format!("{url} refused the connection")), "{err}");
+            for debug in ["DispatchFailure", "ConnectorError", "source:", "Some("] {
+                assert!(!err.contains(debug), "{debug} in {err}");
+            }
+            assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        }
+    });
+}
+
+/// An AWS config home with profile `peer` holding the keys of a moto IAM user `peer-user`.
+async fn peer_profile() -> (tempfile::TempDir, String) {
+    let iam = iam().await;
+    iam.create_user().user_name("peer-user").send().await.unwrap();
+    let key = iam
+        .create_access_key()
+        .user_name("peer-user")
+        .send()
+        .await
+        .unwrap()
+        .access_key
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("credentials"),
+        format!(
+            "[peer]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            key.access_key_id(),
+            key.secret_access_key()
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("config"), "[profile peer]\nregion = us-east-1\n").unwrap();
+    (dir, format!("arn:aws:iam::{ACCOUNT}:user/peer-user"))
+}
+
+fn whoami_arn(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_irsagen"));
+    cmd.args(["whoami", "-o", "json"])
+        .args(args)
+        .env("AWS_CONFIG_FILE", dir.join("config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("credentials"));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    run_bounded(&mut cmd)
+}
+
+fn arn_of(out: &std::process::Output) -> String {
+    assert!(out.status.success(), "{}", text(out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["arn"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn an_explicit_profile_wins_over_environment_keys_and_an_unknown_one_is_bad_input() {
+    peer_test(async {
+        let (dir, peer_arn) = peer_profile().await;
+        // The environment holds the peer's dummy keys (scripts/aws-peer exports them).
+        assert!(std::env::var("AWS_ACCESS_KEY_ID").is_ok());
+        assert_eq!(arn_of(&whoami_arn(dir.path(), &["--profile", "peer"], &[])), peer_arn);
+        assert_ne!(arn_of(&whoami_arn(dir.path(), &[], &[])), peer_arn);
+        // AWS_PROFILE alone keeps the SDK's order: environment keys first.
+        assert_ne!(arn_of(&whoami_arn(dir.path(), &[], &[("AWS_PROFILE", "peer")])), peer_arn);
+
+        let out = whoami_arn(dir.path(), &["--profile", "nosuch"], &[]);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("invalid --profile `nosuch`: no such profile in the AWS config files")
+                && err.contains("known profiles: peer"),
+            "{err}"
+        );
+        // The same for apply: refused before any AWS call, nothing written.
+        let mut args = vec!["apply", "--aws", "--yes", "--profile", "nosuch"];
+        args.extend(guide_args());
+        let out = run_bounded(
+            std::process::Command::new(env!("CARGO_BIN_EXE_irsagen"))
+                .args(&args)
+                .env("AWS_CONFIG_FILE", dir.path().join("config"))
+                .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("credentials")),
+        );
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(role_names(&iam().await).await.is_empty());
+    });
+}

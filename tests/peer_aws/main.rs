@@ -3,6 +3,7 @@
 //! Without the peer every test fails (never skips).
 
 mod apply;
+mod faults;
 mod identity;
 mod support;
 mod verify;

@@ -233,3 +233,150 @@ pub async fn default_document(iam: &aws_sdk_iam::Client, arn: &str) -> serde_jso
         .unwrap();
     aws::decode_document(v.policy_version.unwrap().document().unwrap(), arn).unwrap()
 }
+
+/// scripts/aws-fault-proxy in front of moto, for one test: forwards every request except the
+/// faults it was started with, and logs each request as `Action forward|drop|silent|error`.
+/// Stopped (killed) when dropped.
+pub struct FaultProxy {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl FaultProxy {
+    /// Starts the proxy with fault arguments such as `["--drop", "CreateRole:1"]`.
+    pub fn start(faults: &[&str]) -> Self {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("proxy.log");
+        let mut child = Command::new("python3")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/aws-fault-proxy"))
+            .args(["--upstream", &endpoint(), "--log"])
+            .arg(&log)
+            .args(faults)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs scripts/aws-fault-proxy");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening ")
+            .unwrap_or_else(|| panic!("aws-fault-proxy did not start: {line:?}"))
+            .to_string();
+        FaultProxy {
+            child,
+            url,
+            log,
+            _dir: dir,
+        }
+    }
+
+    /// Options that send every AWS call through the proxy.
+    pub fn opts(&self) -> AwsOptions {
+        AwsOptions {
+            endpoint_url: Some(self.url.clone()),
+            ..opts()
+        }
+    }
+
+    /// The requests seen so far, `Action what`, in order.
+    pub fn log(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// How many log lines are exactly `line`.
+    pub fn count(&self, line: &str) -> usize {
+        self.log().iter().filter(|l| l.as_str() == line).count()
+    }
+
+    /// The `irsagen` binary with every AWS call going through the proxy.
+    pub fn irsagen(&self, args: &[&str]) -> Output {
+        run_bounded(
+            Command::new(env!("CARGO_BIN_EXE_irsagen"))
+                .args(args)
+                .env("AWS_ENDPOINT_URL", &self.url),
+        )
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs a command with stdin closed and fails the test (instead of hanging the suite) when it
+/// is still running after two minutes: the tests with silent servers must end on their own.
+pub fn run_bounded(cmd: &mut Command) -> Output {
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!("still running after 120 s (killed):\n{}", text(&out));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Role names in moto.
+pub async fn role_names(iam: &aws_sdk_iam::Client) -> Vec<String> {
+    iam.list_roles()
+        .send()
+        .await
+        .unwrap()
+        .roles()
+        .iter()
+        .map(|r| r.role_name().to_string())
+        .collect()
+}
+
+/// The policy ARNs attached to a role in moto.
+pub async fn attached(iam: &aws_sdk_iam::Client, role: &str) -> Vec<String> {
+    iam.list_attached_role_policies()
+        .role_name(role)
+        .send()
+        .await
+        .unwrap()
+        .attached_policies()
+        .iter()
+        .filter_map(|p| p.policy_arn().map(str::to_string))
+        .collect()
+}
+
+/// A role's tags in moto, sorted.
+pub async fn role_tags(iam: &aws_sdk_iam::Client, role: &str) -> Vec<(String, String)> {
+    let r = iam.get_role().role_name(role).send().await.unwrap().role.unwrap();
+    let mut t: Vec<(String, String)> = r
+        .tags()
+        .iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect();
+    t.sort();
+    t
+}
+
+/// A role's trust policy in moto, decoded.
+pub async fn role_trust(iam: &aws_sdk_iam::Client, role: &str) -> serde_json::Value {
+    let r = iam.get_role().role_name(role).send().await.unwrap().role.unwrap();
+    aws::decode_document(r.assume_role_policy_document().unwrap(), role).unwrap()
+}

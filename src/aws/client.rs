@@ -6,11 +6,11 @@ use crate::error::{Error, Result};
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_sdk_iam::config::interceptors::{BeforeTransmitInterceptorContextRef, InterceptorContext};
+use aws_sdk_iam::config::retry::{ClassifyRetry, RetryAction};
+use aws_sdk_iam::config::timeout::TimeoutConfig;
 use aws_sdk_iam::config::{
     ConfigBag, Intercept, ProvideCredentials, Region, RuntimeComponents, SharedCredentialsProvider,
 };
-use aws_sdk_iam::config::retry::{ClassifyRetry, RetryAction};
-use aws_sdk_iam::config::timeout::TimeoutConfig;
 use aws_sdk_iam::error::{BoxError, ProvideErrorMetadata, SdkError};
 use aws_types::os_shim_internal::{Env, Fs};
 use serde::Serialize;
@@ -231,7 +231,13 @@ async fn profile_exists(name: &str) -> Result<()> {
     let files = aws_config::profile::profile_file::ProfileFiles::default();
     let set = aws_config::profile::load(&Fs::real(), &Env::real(), &files, None)
         .await
-        .map_err(|e| Error::invalid("--profile", name, format!("the AWS config files cannot be read: {}", causes(&e))))?;
+        .map_err(|e| {
+            Error::invalid(
+                "--profile",
+                name,
+                format!("the AWS config files cannot be read: {}", causes(&e)),
+            )
+        })?;
     if set.get_profile(name).is_some() {
         return Ok(());
     }

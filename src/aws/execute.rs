@@ -71,9 +71,10 @@ pub(crate) enum Recovery {
 /// the entities the call needs were created earlier in this run; `retries` counts waits so far.
 pub(crate) fn recovery(op: &Op, code: Option<&str>, fresh: bool, retries: u32) -> Recovery {
     match (op, code) {
-        (Op::CreateOidcProvider { .. } | Op::CreatePolicy { .. } | Op::CreateRole { .. }, Some("EntityAlreadyExists")) => {
-            Recovery::Reread
-        }
+        (
+            Op::CreateOidcProvider { .. } | Op::CreatePolicy { .. } | Op::CreateRole { .. },
+            Some("EntityAlreadyExists"),
+        ) => Recovery::Reread,
         (Op::CreatePolicyVersion { .. }, Some("LimitExceeded")) => Recovery::Reread,
         (Op::DeletePolicyVersion { .. }, Some("NoSuchEntity")) => Recovery::AlreadyDone,
         (_, Some("NoSuchEntity")) if fresh && retries < CONSISTENCY_RETRIES => Recovery::Wait,
@@ -141,7 +142,8 @@ fn stopped_text(
         .map(|(_, it)| format!("{} `{}`", it.kind, it.name))
         .collect();
     let rerun = if unclaimed.is_empty() {
-        "Fix the cause and re-run `irsagen apply --aws`: it re-reads IAM and does only what is still missing.".to_string()
+        "Fix the cause and re-run `irsagen apply --aws`: it re-reads IAM and does only what is still missing."
+            .to_string()
     } else {
         format!(
             "Fix the cause and re-run with --adopt (`irsagen apply --aws --adopt`): {} not claimed yet (nothing of it was \
@@ -229,12 +231,7 @@ async fn call(c: &Clients, op: &Op) -> std::result::Result<(), (Option<String>, 
     let iam = &c.iam;
     macro_rules! fail {
         ($action:expr, $target:expr) => {
-            |e| {
-                (
-                    error_code(&e).map(str::to_string),
-                    api_error($action, $target, e),
-                )
-            }
+            |e| (error_code(&e).map(str::to_string), api_error($action, $target, e))
         };
     }
     let tagged = |t: &BTreeMap<String, String>| tags(t).map_err(|e| (None, e));
@@ -358,27 +355,39 @@ mod tests {
             tags: BTreeMap::new(),
             description: String::new(),
         };
-        assert_eq!(recovery(&create_role, Some("EntityAlreadyExists"), false, 0), Recovery::Reread);
+        assert_eq!(
+            recovery(&create_role, Some("EntityAlreadyExists"), false, 0),
+            Recovery::Reread
+        );
         let create_policy = Op::CreatePolicy {
             name: "p".into(),
             arn: "arn:p".into(),
             document: "{}".into(),
             tags: BTreeMap::new(),
         };
-        assert_eq!(recovery(&create_policy, Some("EntityAlreadyExists"), false, 0), Recovery::Reread);
+        assert_eq!(
+            recovery(&create_policy, Some("EntityAlreadyExists"), false, 0),
+            Recovery::Reread
+        );
         let provider = Op::CreateOidcProvider {
             url: "https://x".into(),
             arn: "arn:o".into(),
             tags: BTreeMap::new(),
         };
-        assert_eq!(recovery(&provider, Some("EntityAlreadyExists"), false, 0), Recovery::Reread);
+        assert_eq!(
+            recovery(&provider, Some("EntityAlreadyExists"), false, 0),
+            Recovery::Reread
+        );
         let version = Op::CreatePolicyVersion {
             arn: "arn:p".into(),
             document: "{}".into(),
         };
         assert_eq!(recovery(&version, Some("LimitExceeded"), false, 0), Recovery::Reread);
         // Not a create: "already exists" is not a lost answer of ours.
-        assert_eq!(recovery(&attach(), Some("EntityAlreadyExists"), true, 0), Recovery::Fail);
+        assert_eq!(
+            recovery(&attach(), Some("EntityAlreadyExists"), true, 0),
+            Recovery::Fail
+        );
         assert_eq!(recovery(&create_role, Some("LimitExceeded"), false, 0), Recovery::Fail);
         assert_eq!(recovery(&create_role, Some("AccessDenied"), false, 0), Recovery::Fail);
         assert_eq!(recovery(&create_role, None, false, 0), Recovery::Fail);

@@ -306,9 +306,7 @@ pub fn not_ours(tags: &BTreeMap<String, String>) -> Option<String> {
         Some(other) => Some(format!(
             "is managed by {other} (tag {MANAGED_BY_KEY}={other}), not {MANAGED_BY_VALUE}"
         )),
-        None => Some(format!(
-            "exists without the tag {MANAGED_BY_KEY}={MANAGED_BY_VALUE}"
-        )),
+        None => Some(format!("exists without the tag {MANAGED_BY_KEY}={MANAGED_BY_VALUE}")),
     }
 }
 
@@ -335,7 +333,11 @@ fn ownership(
 }
 
 /// `Ok(Err(reason))` when the policy exists, is not irsagen's and `adopt` is false.
-fn policy_item(p: &DesiredPolicy, live: Option<&PolicyState>, adopt: bool) -> Result<std::result::Result<PlanItem, String>> {
+fn policy_item(
+    p: &DesiredPolicy,
+    live: Option<&PolicyState>,
+    adopt: bool,
+) -> Result<std::result::Result<PlanItem, String>> {
     let mut item = PlanItem::new(ResourceKind::Policy, &p.arn, p.presets.clone());
     let document = crate::policy_doc::compact(&p.document);
     let Some(live) = live else {
@@ -467,10 +469,14 @@ fn role_item(r: &DesiredRole, live: Option<&RoleState>, adopt: bool) -> Result<s
             &format!("{} trust policy (live)", r.name),
             &format!("{} trust policy (rendered)", r.name),
         ));
-        item.op('~', "replace the trust policy", Op::UpdateTrust {
-            name: r.name.clone(),
-            trust,
-        });
+        item.op(
+            '~',
+            "replace the trust policy",
+            Op::UpdateTrust {
+                name: r.name.clone(),
+                trust,
+            },
+        );
     }
     // Other attached policies are left alone (never detached): verify reports them.
     if !live.attached.contains(&r.policy_arn) {

@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 const ACCOUNT: &str = "123456789012";
-const PROVIDER: &str = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE";
+const PROVIDER: &str =
+    "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE";
 const CA_ROLE: &str = "irsa-smallest-cluster-kube-system-cluster-autoscaler";
 const CA_POLICY: &str = "arn:aws:iam::123456789012:policy/AmazonEKSClusterAutoscalerPolicy";
 
@@ -40,7 +41,8 @@ fn empty() -> ReadState {
 
 /// A role as GetRole returns it from real AWS: the trust policy URL-encoded.
 fn sdk_role(name: &str, trust: &Value, tags: &BTreeMap<String, String>) -> Role {
-    let encoded = percent_encoding::utf8_percent_encode(&trust.to_string(), percent_encoding::NON_ALPHANUMERIC).to_string();
+    let encoded =
+        percent_encoding::utf8_percent_encode(&trust.to_string(), percent_encoding::NON_ALPHANUMERIC).to_string();
     let mut b = Role::builder()
         .path("/")
         .role_name(name)
@@ -138,13 +140,19 @@ fn from_empty_everything_is_created_in_order() {
         text.ends_with("aws plan: 7 to create, 0 to update, 0 unchanged; the plan made 0 API calls (0 writes)\n"),
         "{text}"
     );
-    assert!(text.contains(&format!("+ role          {CA_ROLE} [cluster-autoscaler]: create\n")), "{text}");
+    assert!(
+        text.contains(&format!("+ role          {CA_ROLE} [cluster-autoscaler]: create\n")),
+        "{text}"
+    );
     assert!(text.contains(&format!("    + attach {CA_POLICY}\n")), "{text}");
     // The whole rendered document is shown as added.
     let role = item(&p, ResourceKind::Role, CA_ROLE);
     let diff = role.diff.as_deref().unwrap();
     assert!(diff.starts_with("--- /dev/null\n+++ "), "{diff}");
-    assert!(diff.contains("+        \"Federated\": \"arn:aws:iam::123456789012:oidc-provider/"), "{diff}");
+    assert!(
+        diff.contains("+        \"Federated\": \"arn:aws:iam::123456789012:oidc-provider/"),
+        "{diff}"
+    );
     let provider = item(&p, ResourceKind::OidcProvider, PROVIDER);
     assert_eq!(
         provider.notes,
@@ -164,8 +172,14 @@ fn converged_state_plans_nothing() {
         text.ends_with("aws plan: 0 to create, 0 to update, 7 unchanged; the plan made 0 API calls (0 writes)\n"),
         "{text}"
     );
-    assert!(text.contains(&format!("  role          {CA_ROLE} [cluster-autoscaler]: no change\n")), "{text}");
-    assert!(text.starts_with(&format!("  oidc-provider {PROVIDER}: no change\n")), "{text}");
+    assert!(
+        text.contains(&format!("  role          {CA_ROLE} [cluster-autoscaler]: no change\n")),
+        "{text}"
+    );
+    assert!(
+        text.starts_with(&format!("  oidc-provider {PROVIDER}: no change\n")),
+        "{text}"
+    );
     // A plan is also "empty" when adopt is given and everything is irsagen's already.
     assert!(plan(&d, &converged(&d), true).is_empty());
 }
@@ -191,8 +205,7 @@ fn credentials_for_another_account_are_refused_before_anything_else() {
 fn an_unmanaged_role_is_refused_without_adopt_and_claimed_first_with_it() {
     let d = desired();
     let mut s = converged(&d);
-    let foreign_trust =
-        json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]});
+    let foreign_trust = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]});
     *role_mut(&mut s, CA_ROLE) = RoleState {
         role: sdk_role(CA_ROLE, &foreign_trust, &tags(&[("Team", "ops")])),
         attached: vec!["arn:aws:iam::123456789012:policy/SomeoneElses".into()],
@@ -222,10 +235,22 @@ fn an_unmanaged_role_is_refused_without_adopt_and_claimed_first_with_it() {
         ],
         "claim first, change second"
     );
-    assert!(r.notes[0].starts_with("~ adopt: it exists without the tag managed-by=irsagen"), "{:?}", r.notes);
-    assert!(r.notes.contains(&"+ tag managed-by=irsagen".to_string()), "{:?}", r.notes);
+    assert!(
+        r.notes[0].starts_with("~ adopt: it exists without the tag managed-by=irsagen"),
+        "{:?}",
+        r.notes
+    );
+    assert!(
+        r.notes.contains(&"+ tag managed-by=irsagen".to_string()),
+        "{:?}",
+        r.notes
+    );
     // The foreign attachment and the foreign tag are left alone.
-    assert!(!r.calls().iter().any(|c| c.contains("SomeoneElses") || c.contains("Team")));
+    assert!(
+        !r.calls()
+            .iter()
+            .any(|c| c.contains("SomeoneElses") || c.contains("Team"))
+    );
     // Only that role changes.
     assert_eq!(p.items.iter().filter(|i| i.change != Change::NoChange).count(), 1);
     assert_eq!(p.items.iter().filter(|i| i.adopting).count(), 1);
@@ -258,14 +283,18 @@ fn every_unmanaged_resource_is_named_in_one_refusal() {
     assert!(pol.adopting);
     assert_eq!(
         pol.calls(),
-        vec![format!("iam:TagPolicy {CA_POLICY} irsagen:preset=cluster-autoscaler,managed-by=irsagen")]
+        vec![format!(
+            "iam:TagPolicy {CA_POLICY} irsagen:preset=cluster-autoscaler,managed-by=irsagen"
+        )]
     );
     let role = item(&p, ResourceKind::Role, &ebs);
-    assert_eq!(
-        role.calls(),
-        vec![format!("iam:TagRole {ebs} managed-by=irsagen")]
+    assert_eq!(role.calls(), vec![format!("iam:TagRole {ebs} managed-by=irsagen")]);
+    assert!(
+        role.notes
+            .contains(&"~ tag managed-by=irsagen (was managed-by=someone)".to_string()),
+        "{:?}",
+        role.notes
     );
-    assert!(role.notes.contains(&"~ tag managed-by=irsagen (was managed-by=someone)".to_string()), "{:?}", role.notes);
 }
 
 #[test]
@@ -316,7 +345,10 @@ fn a_drifted_policy_version_is_planned_as_a_new_default_with_a_diff() {
     let p = plan(&d, &s, false);
     let pol = item(&p, ResourceKind::Policy, CA_POLICY);
     assert_eq!(pol.change, Change::Update);
-    assert_eq!(pol.calls(), vec![format!("iam:CreatePolicyVersion {CA_POLICY} (set as default)")]);
+    assert_eq!(
+        pol.calls(),
+        vec![format!("iam:CreatePolicyVersion {CA_POLICY} (set as default)")]
+    );
     assert_eq!(pol.notes, vec!["~ new default version replacing v2".to_string()]);
     let diff = pol.diff.as_deref().unwrap();
     assert!(
@@ -326,7 +358,8 @@ fn a_drifted_policy_version_is_planned_as_a_new_default_with_a_diff() {
         "{diff}"
     );
     assert!(
-        diff.contains("-      \"Action\": \"autoscaling:*\",") && diff.contains("+        \"autoscaling:DescribeAutoScalingGroups\","),
+        diff.contains("-      \"Action\": \"autoscaling:*\",")
+            && diff.contains("+        \"autoscaling:DescribeAutoScalingGroups\","),
         "{diff}"
     );
     assert!(
@@ -445,7 +478,13 @@ fn a_drifted_trust_policy_is_planned_as_an_update_with_a_diff() {
     assert_eq!(it.calls(), vec![format!("iam:UpdateAssumeRolePolicy {}", r.name)]);
     assert_eq!(it.notes, vec!["~ replace the trust policy".to_string()]);
     let diff = it.diff.as_deref().unwrap();
-    assert!(diff.starts_with(&format!("--- {} trust policy (live)\n+++ {} trust policy (rendered)\n", r.name, r.name)), "{diff}");
+    assert!(
+        diff.starts_with(&format!(
+            "--- {} trust policy (live)\n+++ {} trust policy (rendered)\n",
+            r.name, r.name
+        )),
+        "{diff}"
+    );
     assert!(diff.contains("-        \"StringLike\": {"), "{diff}");
     assert_eq!(p.items.iter().filter(|i| i.change == Change::Update).count(), 1);
 }
@@ -498,7 +537,10 @@ fn tags_are_added_or_changed_and_foreign_tags_kept() {
     let p = plan(&d, &s, false);
     let it = item(&p, ResourceKind::Role, CA_ROLE);
     assert_eq!(it.change, Change::Update);
-    assert_eq!(it.calls(), vec![format!("iam:TagRole {CA_ROLE} Environment=production,Team=ml")]);
+    assert_eq!(
+        it.calls(),
+        vec![format!("iam:TagRole {CA_ROLE} Environment=production,Team=ml")]
+    );
     assert_eq!(
         it.notes,
         vec![
@@ -507,7 +549,10 @@ fn tags_are_added_or_changed_and_foreign_tags_kept() {
         ]
     );
     let text = p.to_text();
-    assert!(text.contains("    + tag Team=ml\n"), "an added tag reads as an addition:\n{text}");
+    assert!(
+        text.contains("    + tag Team=ml\n"),
+        "an added tag reads as an addition:\n{text}"
+    );
     assert!(!text.contains("- tag"), "{text}");
     // Policies carry the user's tags too: a policy without them is tagged.
     let pol = &d.policies[0];
@@ -515,7 +560,10 @@ fn tags_are_added_or_changed_and_foreign_tags_kept() {
         let mut s2 = converged(&d);
         s2.policies.get_mut(&pol.arn).unwrap().tags.remove("Team");
         let p2 = plan(&d, &s2, false);
-        assert_eq!(item(&p2, ResourceKind::Policy, &pol.arn).calls(), vec![format!("iam:TagPolicy {} Team=ml", pol.arn)]);
+        assert_eq!(
+            item(&p2, ResourceKind::Policy, &pol.arn).calls(),
+            vec![format!("iam:TagPolicy {} Team=ml", pol.arn)]
+        );
     }
 }
 
@@ -551,7 +599,9 @@ fn the_oidc_provider_is_created_completed_or_left_alone() {
     assert_eq!(o.change, Change::Update);
     assert_eq!(
         o.calls(),
-        vec![format!("iam:AddClientIDToOpenIDConnectProvider {PROVIDER} sts.amazonaws.com")]
+        vec![format!(
+            "iam:AddClientIDToOpenIDConnectProvider {PROVIDER} sts.amazonaws.com"
+        )]
     );
     assert_eq!(o.notes, vec!["+ add client id sts.amazonaws.com".to_string()]);
     s.oidc_client_ids = Some(vec!["something-else".into(), "sts.amazonaws.com".into()]);

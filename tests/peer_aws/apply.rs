@@ -360,7 +360,10 @@ fn an_unmanaged_role_is_refused_until_adopt() {
         let out = irsagen(&args);
         assert!(out.status.success(), "{}", text(&out));
         let s = String::from_utf8_lossy(&out.stdout);
-        assert!(s.contains("adopt: not tagged managed-by=irsagen"), "{s}");
+        assert!(
+            s.contains("~ adopt: it exists without the tag managed-by=irsagen; irsagen claims it first"),
+            "{s}"
+        );
         let live = iam.get_role().role_name(&role).send().await.unwrap().role.unwrap();
         assert!(
             live.tags()
@@ -572,7 +575,9 @@ fn apply_without_yes_and_without_a_terminal_reaches_the_confirmation_and_is_refu
         );
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
-            stderr.contains("refusing to apply these AWS changes without confirmation: no terminal to ask on; pass --yes"),
+            stderr.contains(
+                "refusing to apply these AWS changes without confirmation: no terminal to ask on; pass --yes"
+            ),
             "{stderr}"
         );
         assert!(!stdout.contains("done "), "{stdout}");
@@ -598,12 +603,28 @@ fn a_role_owned_by_a_cloudformation_stack_is_refused_until_adopt_and_the_stack_n
         let stack = format!("eksctl-{CLUSTER}-addon-iamserviceaccount-kube-system-cluster-autoscaler");
         let iam = iam().await;
         // As eksctl leaves it: the rendered trust, tagged by the stack (and managed-by=eksctl).
-        let trust = bundle.get("iam/cluster-autoscaler/trust-policy.json").unwrap().content.clone();
+        let trust = bundle
+            .get("iam/cluster-autoscaler/trust-policy.json")
+            .unwrap()
+            .content
+            .clone();
         iam.create_role()
             .role_name(&role)
             .assume_role_policy_document(&trust)
-            .tags(aws_sdk_iam::types::Tag::builder().key(aws::STACK_TAG).value(&stack).build().unwrap())
-            .tags(aws_sdk_iam::types::Tag::builder().key("managed-by").value("eksctl").build().unwrap())
+            .tags(
+                aws_sdk_iam::types::Tag::builder()
+                    .key(aws::STACK_TAG)
+                    .value(&stack)
+                    .build()
+                    .unwrap(),
+            )
+            .tags(
+                aws_sdk_iam::types::Tag::builder()
+                    .key("managed-by")
+                    .value("eksctl")
+                    .build()
+                    .unwrap(),
+            )
             .send()
             .await
             .unwrap();
@@ -628,10 +649,19 @@ fn a_role_owned_by_a_cloudformation_stack_is_refused_until_adopt_and_the_stack_n
         assert!(s.contains("~ adopt: it is owned by the CloudFormation stack"), "{s}");
         let tags = role_tags(&iam, &role).await;
         assert!(tags.contains(&(aws::STACK_TAG.to_string(), stack.clone())), "{tags:?}");
-        assert!(tags.contains(&("managed-by".to_string(), "irsagen".to_string())), "{tags:?}");
-        assert_eq!(attached(&iam, &role).await, vec![policy_of(&bundle, "cluster-autoscaler")]);
+        assert!(
+            tags.contains(&("managed-by".to_string(), "irsagen".to_string())),
+            "{tags:?}"
+        );
+        assert_eq!(
+            attached(&iam, &role).await,
+            vec![policy_of(&bundle, "cluster-autoscaler")]
+        );
         // Still the stack's: every later run needs --adopt again, and says why.
-        let err = aws::plan(&opts(), &bundle, false).await.expect_err("stack-owned").to_string();
+        let err = aws::plan(&opts(), &bundle, false)
+            .await
+            .expect_err("stack-owned")
+            .to_string();
         assert!(err.contains("makes the stack drift"), "{err}");
         assert!(aws::plan(&opts(), &bundle, true).await.unwrap().calls().is_empty());
     });

@@ -31,7 +31,12 @@ fn lost_answers_of_creates_are_re_read_and_apply_finishes_in_one_run() {
         let report = aws::execute_report(&proxy.opts(), &plan)
             .await
             .expect("one run finishes despite the lost answers");
-        for action in ["CreateOpenIDConnectProvider", "CreatePolicy", "CreateRole", "AttachRolePolicy"] {
+        for action in [
+            "CreateOpenIDConnectProvider",
+            "CreatePolicy",
+            "CreateRole",
+            "AttachRolePolicy",
+        ] {
             assert_eq!(proxy.count(&format!("{action} drop")), 1, "{:#?}", proxy.log());
             assert_eq!(proxy.count(&format!("{action} forward")), 1, "{:#?}", proxy.log());
         }
@@ -88,7 +93,9 @@ fn lost_answers_at_the_version_limit_are_re_read() {
                 format!("iam:CreatePolicyVersion {arn} (set as default)")
             ]
         );
-        let report = aws::execute_report(&proxy.opts(), &plan).await.expect("finishes in one run");
+        let report = aws::execute_report(&proxy.opts(), &plan)
+            .await
+            .expect("finishes in one run");
         assert_eq!(proxy.count("DeletePolicyVersion drop"), 1, "{:#?}", proxy.log());
         assert_eq!(proxy.count("CreatePolicyVersion drop"), 1, "{:#?}", proxy.log());
         assert_eq!(
@@ -140,12 +147,23 @@ fn no_such_entity_on_something_this_run_did_not_create_is_not_retried() {
         let iam = iam().await;
         let role = role_of(&bundle, CA);
         let policy = policy_of(&bundle, CA);
-        iam.detach_role_policy().role_name(&role).policy_arn(&policy).send().await.unwrap();
+        iam.detach_role_policy()
+            .role_name(&role)
+            .policy_arn(&policy)
+            .send()
+            .await
+            .unwrap();
         let proxy = FaultProxy::start(&["--error", "AttachRolePolicy:NoSuchEntity:404"]);
         let plan = aws::plan(&proxy.opts(), &bundle, false).await.unwrap();
-        let err = aws::execute_report(&proxy.opts(), &plan).await.expect_err("fails").to_string();
+        let err = aws::execute_report(&proxy.opts(), &plan)
+            .await
+            .expect_err("fails")
+            .to_string();
         assert_eq!(proxy.count("AttachRolePolicy error"), 1, "{:#?}", proxy.log());
-        assert!(err.contains("FAILED iam:AttachRolePolicy") && err.contains("NoSuchEntity"), "{err}");
+        assert!(
+            err.contains("FAILED iam:AttachRolePolicy") && err.contains("NoSuchEntity"),
+            "{err}"
+        );
         assert!(attached(&iam, &role).await.is_empty());
     });
 }
@@ -168,8 +186,14 @@ fn a_silent_server_times_out_naming_the_call_and_the_endpoint() {
             )),
             "{err}"
         );
-        assert!(err.contains("done iam:CreatePolicy AmazonEKSClusterAutoscalerPolicy"), "{err}");
-        assert!(!err.contains("DispatchFailure") && !err.contains("TimeoutError {"), "{err}");
+        assert!(
+            err.contains("done iam:CreatePolicy AmazonEKSClusterAutoscalerPolicy"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("DispatchFailure") && !err.contains("TimeoutError {"),
+            "{err}"
+        );
         // The budget covers the retries: one attempt, not five.
         assert_eq!(proxy.count("CreateRole silent"), 1, "{:#?}", proxy.log());
         let iam = iam().await;
@@ -239,10 +263,18 @@ fn a_failed_claim_changes_nothing_of_the_foreign_role_and_names_adopt() {
         let plain: Vec<&str> = args.iter().copied().filter(|a| *a != "--adopt").collect();
         let out = irsagen(&plain);
         assert_eq!(out.status.code(), Some(3), "{}", text(&out));
-        assert!(String::from_utf8_lossy(&out.stderr).contains("Pass --adopt"), "{}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("Pass --adopt"),
+            "{}",
+            text(&out)
+        );
         let out = irsagen(&args);
         assert!(out.status.success(), "{}", text(&out));
-        assert!(role_tags(&iam, &role).await.contains(&("managed-by".into(), "irsagen".into())));
+        assert!(
+            role_tags(&iam, &role)
+                .await
+                .contains(&("managed-by".into(), "irsagen".into()))
+        );
         assert_failing(&verify(&bundle).await, &[]);
     });
 }

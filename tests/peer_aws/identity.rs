@@ -177,8 +177,17 @@ fn a_refused_connection_is_not_retried_and_names_the_endpoint() {
         for args in [
             vec!["whoami"],
             vec![
-                "apply", "--aws", "--dry-run", "--cluster", CLUSTER, "--region", "us-east-1", "--account", ACCOUNT,
-                "--oidc-issuer", ISSUER,
+                "apply",
+                "--aws",
+                "--dry-run",
+                "--cluster",
+                CLUSTER,
+                "--region",
+                "us-east-1",
+                "--account",
+                ACCOUNT,
+                "--oidc-issuer",
+                ISSUER,
             ],
         ] {
             let out = run_bounded(
@@ -250,7 +259,10 @@ fn an_explicit_profile_wins_over_environment_keys_and_an_unknown_one_is_bad_inpu
         assert_eq!(arn_of(&whoami_arn(dir.path(), &["--profile", "peer"], &[])), peer_arn);
         assert_ne!(arn_of(&whoami_arn(dir.path(), &[], &[])), peer_arn);
         // AWS_PROFILE alone keeps the SDK's order: environment keys first.
-        assert_ne!(arn_of(&whoami_arn(dir.path(), &[], &[("AWS_PROFILE", "peer")])), peer_arn);
+        assert_ne!(
+            arn_of(&whoami_arn(dir.path(), &[], &[("AWS_PROFILE", "peer")])),
+            peer_arn
+        );
 
         let out = whoami_arn(dir.path(), &["--profile", "nosuch"], &[]);
         assert_eq!(out.status.code(), Some(2), "{}", text(&out));

@@ -497,6 +497,68 @@ mod tests {
         SdkError::service_error(aws_sdk_iam::operation::get_role::GetRoleError::generic(meta), ())
     }
 
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>, Option<std::io::Error>);
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            match (&self.1, &self.2) {
+                (Some(l), _) => Some(l.as_ref()),
+                (None, Some(io)) => Some(io),
+                _ => None,
+            }
+        }
+    }
+
+    #[test]
+    fn causes_are_said_once_without_wrapper_words() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let chain = Layer(
+            "dispatch failure",
+            Some(Box::new(Layer(
+                "io error",
+                Some(Box::new(Layer("client error (Connect)", None, Some(refused)))),
+                None,
+            ))),
+            None,
+        );
+        let text = causes(&chain);
+        assert_eq!(
+            text,
+            format!(
+                "client error (Connect): {}",
+                std::io::Error::from(std::io::ErrorKind::ConnectionRefused)
+            )
+        );
+        assert!(is_refused(&chain));
+        let plain = Layer("tls handshake eof", None, None);
+        assert!(!is_refused(&plain));
+        assert_eq!(causes(&plain), "tls handshake eof");
+        // A wrapper that repeats its source's text is said once.
+        let repeat = Layer(
+            "timed out: no answer",
+            Some(Box::new(Layer("no answer", None, None))),
+            None,
+        );
+        assert_eq!(causes(&repeat), "timed out: no answer");
+        assert_eq!(causes(&Layer("other", None, None)), "unknown cause");
+    }
+
+    #[test]
+    fn endpoints_are_remembered_per_service_without_the_path() {
+        note_endpoint("eks", "http://127.0.0.1:4566/clusters/x?y=1");
+        assert_eq!(endpoint_of("eks:DescribeCluster"), "http://127.0.0.1:4566");
+        assert_eq!(endpoint_of("nosuchservice:Call"), "the nosuchservice endpoint");
+        note_timeout(Duration::from_millis(2500));
+        assert_eq!(timeout_text(), "2.5 s");
+        note_timeout(Duration::from_secs(30));
+        assert_eq!(timeout_text(), "30 s");
+    }
+
     #[test]
     fn access_denied_names_the_action() {
         let e = api_error(

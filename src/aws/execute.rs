@@ -424,5 +424,17 @@ mod tests {
         assert_eq!(role.creates(), Some("r"));
         assert!(role.needs().is_empty());
         assert_eq!(attach().creates(), None);
+        let policy = Op::CreatePolicy {
+            name: "p".into(),
+            arn: "arn:p".into(),
+            document: "{}".into(),
+            tags: BTreeMap::new(),
+        };
+        assert_eq!(policy.creates(), Some("arn:p"));
+        let tag = Op::TagRole {
+            name: "r".into(),
+            tags: BTreeMap::new(),
+        };
+        assert_eq!(tag.needs(), vec!["r"]);
     }
 }

@@ -178,7 +178,8 @@ pub(crate) async fn items(clients: &Clients, desired: &Desired, adopt: bool) -> 
     let oidc = read_oidc(clients, &desired.oidc);
     let policies = futures::future::join_all(desired.policies.iter().map(|p| read_policy(clients, p, adopt)));
     let roles = futures::future::join_all(desired.roles.iter().map(|r| read_role(clients, r, adopt)));
-    let (caller, oidc, policies, roles) = tokio::join!(caller, oidc, policies, roles);
+    let extras = missing_extra_policies(clients, desired);
+    let (caller, oidc, policies, roles, extras) = tokio::join!(caller, oidc, policies, roles, extras);
     let caller = caller?;
     if caller.account != desired.account {
         return Err(Error::Aws(format!(
@@ -186,6 +187,14 @@ pub(crate) async fn items(clients: &Clients, desired: &Desired, adopt: bool) -> 
              nothing was changed. Use credentials for {} (--profile), or render with --account {} (or --account auto)",
             caller.account, caller.arn, desired.account, desired.account, caller.account
         )));
+    }
+    if let Some((preset, arn)) = extras?.into_iter().next() {
+        return Err(Error::invalid(
+            format!("presets.{preset}.extraPolicyArns"),
+            arn,
+            "does not exist in IAM: irsagen attaches extra policies but never creates them; create it first or remove it \
+             from the list (nothing was changed)",
+        ));
     }
     let mut items = vec![oidc?];
     let mut refused = Vec::new();
@@ -204,6 +213,24 @@ pub(crate) async fn items(clients: &Clients, desired: &Desired, adopt: bool) -> 
         )));
     }
     Ok((items, clients.log.stats().since(before)))
+}
+
+/// Declared extra policies that do not exist, as `(preset, arn)`: a typo is refused before any
+/// write rather than failing after the role was created.
+async fn missing_extra_policies(c: &Clients, d: &Desired) -> Result<Vec<(String, String)>> {
+    let declared: Vec<(&str, &str)> = d
+        .roles
+        .iter()
+        .flat_map(|r| r.extra_policy_arns.iter().map(|a| (r.preset.as_str(), a.as_str())))
+        .collect();
+    let found = futures::future::join_all(declared.iter().map(|(_, a)| read::policy_exists(c, a))).await;
+    let mut missing = Vec::new();
+    for ((preset, arn), exists) in declared.into_iter().zip(found) {
+        if !exists? {
+            missing.push((preset.to_string(), arn.to_string()));
+        }
+    }
+    Ok(missing)
 }
 
 async fn read_oidc(c: &Clients, d: &DesiredOidc) -> Result<PlanItem> {
@@ -358,13 +385,15 @@ async fn read_role(c: &Clients, r: &DesiredRole, adopt: bool) -> Result<std::res
                 description: format!("IRSA role for {} ({}), managed by irsagen", r.service_account, r.preset),
             },
         );
-        item.op(
-            format!("attach {}", r.policy_arn),
-            Op::AttachPolicy {
-                role: r.name.clone(),
-                arn: r.policy_arn.clone(),
-            },
-        );
+        for arn in r.attachments() {
+            item.op(
+                format!("attach {arn}"),
+                Op::AttachPolicy {
+                    role: r.name.clone(),
+                    arn: arn.to_string(),
+                },
+            );
+        }
         item.diff = Some(doc_decode::diff(
             None,
             &r.trust,
@@ -395,12 +424,12 @@ async fn read_role(c: &Clients, r: &DesiredRole, adopt: bool) -> Result<std::res
     }
     // The role existed a moment ago; if it vanished in between, attaching converges on re-run.
     let attached = read::attached_policies(c, &r.name).await?.unwrap_or_default();
-    if !attached.contains(&r.policy_arn) {
+    for arn in r.attachments().filter(|a| !attached.iter().any(|x| x == a)) {
         item.op(
-            format!("attach {}", r.policy_arn),
+            format!("attach {arn}"),
             Op::AttachPolicy {
                 role: r.name.clone(),
-                arn: r.policy_arn.clone(),
+                arn: arn.to_string(),
             },
         );
     }

@@ -78,8 +78,9 @@ pub fn apply_set(map: &mut BTreeMap<String, PresetOverrides>, spec: &str) -> Res
         "roleName" => o.role_name = Some(value),
         "policyName" => o.policy_name = Some(value),
         "releaseNamespace" => o.release_namespace = Some(value),
-        // Comma-separated (ARNs hold no commas); empty means none. Each ARN is checked when
-        // the preset is resolved, against the cluster's partition.
+        // Comma-separated; empty means none. IAM names may hold a comma: such an ARN goes in
+        // the config file's list. Each ARN is checked when the preset is resolved, against
+        // the cluster's partition.
         "extraPolicyArns" => {
             o.extra_policy_arns = Some(value.split(',').filter(|a| !a.is_empty()).map(str::to_string).collect())
         }

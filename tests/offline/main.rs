@@ -1,5 +1,6 @@
 //! The offline suite: everything that needs no AWS and no cluster. `cargo test` runs it.
 
+mod aws_verify;
 mod bad_input;
 mod check_mode;
 mod cli;

@@ -191,7 +191,11 @@ pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Res
             ));
         }
         if extra_policy_arns[..i].contains(arn) {
-            return Err(Error::invalid(&extra_field, arn, "is listed twice; list each policy once"));
+            return Err(Error::invalid(
+                &extra_field,
+                arn,
+                "is listed twice; list each policy once",
+            ));
         }
     }
 

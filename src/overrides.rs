@@ -163,7 +163,11 @@ mod tests {
     fn extra_policy_arns_from_set_replace_the_files_and_empty_clears() {
         let arn = "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess";
         let mut m = BTreeMap::new();
-        apply_set(&mut m, &format!("ebs-csi-driver.extraPolicyArns={arn},arn:aws:iam::123456789012:policy/p")).unwrap();
+        apply_set(
+            &mut m,
+            &format!("ebs-csi-driver.extraPolicyArns={arn},arn:aws:iam::123456789012:policy/p"),
+        )
+        .unwrap();
         let set = m["ebs-csi-driver"].clone();
         assert_eq!(
             set.extra_policy_arns,
@@ -174,7 +178,10 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(merge(&file, &set).extra_policy_arns, set.extra_policy_arns);
-        assert_eq!(merge(&file, &PresetOverrides::default()).extra_policy_arns, file.extra_policy_arns);
+        assert_eq!(
+            merge(&file, &PresetOverrides::default()).extra_policy_arns,
+            file.extra_policy_arns
+        );
         apply_set(&mut m, "ebs-csi-driver.extraPolicyArns=").unwrap();
         assert_eq!(merge(&file, &m["ebs-csi-driver"]).extra_policy_arns, Some(vec![]));
     }

@@ -177,7 +177,10 @@ fn read_failure(errors: Vec<ReadError>) -> Error {
 /// order: account, OIDC provider, then per preset its role checks and its policy document.
 /// Makes no call.
 pub fn decide(d: &Desired, live: &LiveState) -> Vec<Check> {
-    let mut out = vec![account_check(d, &live.caller), oidc_check(d, live.oidc_client_ids.as_deref())];
+    let mut out = vec![
+        account_check(d, &live.caller),
+        oidc_check(d, live.oidc_client_ids.as_deref()),
+    ];
     for r in &d.roles {
         out.extend(role_checks(d, r, live.roles.get(&r.name)));
         // The policy document check belongs with the first preset that uses the policy.
@@ -265,7 +268,9 @@ fn policy_document_check(p: &DesiredPolicy, live: Option<&LivePolicyVersion>) ->
         Ok(doc) => {
             let changed = doc_decode::diff(Some(&doc), &p.document, "live", "rendered")
                 .lines()
-                .filter(|l| (l.starts_with('+') || l.starts_with('-')) && !l.starts_with("+++") && !l.starts_with("---"))
+                .filter(|l| {
+                    (l.starts_with('+') || l.starts_with('-')) && !l.starts_with("+++") && !l.starts_with("---")
+                })
                 .count();
             Check::fail(
                 SCOPE,
@@ -294,7 +299,12 @@ fn role_checks(d: &Desired, r: &DesiredRole, live: Option<&LiveRole>) -> Vec<Che
         "`irsagen apply --aws` rewrites it to the rendered trust policy; inspect it with `aws iam get-role --role-name {}`",
         r.name
     );
-    let mut out = vec![Check::pass(SCOPE, preset, "role-exists", format!("{} exists", role.arn))];
+    let mut out = vec![Check::pass(
+        SCOPE,
+        preset,
+        "role-exists",
+        format!("{} exists", role.arn),
+    )];
     let what = format!("trust policy of role {}", r.name);
     match doc_decode::decode(&role.assume_role_policy_document, &what) {
         Err(e) => out.extend(
@@ -314,10 +324,7 @@ fn role_checks(d: &Desired, r: &DesiredRole, live: Option<&LiveRole>) -> Vec<Che
 
 fn attached_check(r: &DesiredRole, attached: &[String]) -> Check {
     let preset = Some(r.preset.as_str());
-    let missing: Vec<&str> = r
-        .attachments()
-        .filter(|a| !attached.iter().any(|x| x == a))
-        .collect();
+    let missing: Vec<&str> = r.attachments().filter(|a| !attached.iter().any(|x| x == a)).collect();
     match missing.first() {
         None => Check::pass(
             SCOPE,
@@ -366,7 +373,10 @@ fn extra_permissions_check(r: &DesiredRole, role: &LiveRole) -> Check {
     }
     let mut found = Vec::new();
     if !extra.is_empty() {
-        found.push(format!("attached managed policies not in the bundle: [{}]", extra.join(", ")));
+        found.push(format!(
+            "attached managed policies not in the bundle: [{}]",
+            extra.join(", ")
+        ));
     }
     if !inline.is_empty() {
         found.push(format!("inline policies: [{}]", inline.join(", ")));
@@ -429,7 +439,13 @@ fn canonical(v: &Value) -> Value {
         Value::Array(a) => {
             let mut items: Vec<Value> = a
                 .iter()
-                .map(|x| if x.is_object() || x.is_array() { canonical(x) } else { x.clone() })
+                .map(|x| {
+                    if x.is_object() || x.is_array() {
+                        canonical(x)
+                    } else {
+                        x.clone()
+                    }
+                })
                 .collect();
             items.sort_by_key(|x| x.to_string());
             items.dedup();

@@ -34,7 +34,13 @@ fn provider() -> String {
 fn desired_with(ebs: PresetOverrides) -> Desired {
     let selection: Vec<(String, PresetOverrides)> = guide_selection()
         .into_iter()
-        .map(|(p, o)| if p == "ebs-csi-driver" { (p, ebs.clone()) } else { (p, o) })
+        .map(|(p, o)| {
+            if p == "ebs-csi-driver" {
+                (p, ebs.clone())
+            } else {
+                (p, o)
+            }
+        })
         .collect();
     let bundle = render(&guide_inputs(), &selection).expect("renders");
     Desired::from_bundle(&bundle, "verify --aws").expect("desired state")
@@ -204,7 +210,12 @@ fn aud_only_trust_fails_the_subject_check() {
     let d = desired();
     let checks = decide(
         &d,
-        &with_trust(&d, trust(vec![statement(json!({"StringEquals": {format!("{HOST}:aud"): "sts.amazonaws.com"}}))])),
+        &with_trust(
+            &d,
+            trust(vec![statement(
+                json!({"StringEquals": {format!("{HOST}:aud"): "sts.amazonaws.com"}}),
+            )]),
+        ),
     );
     let f = failing(&checks, &[(EBS, "trust-subject"), (EBS, "trust-statements")]);
     assert!(f[0].detail.contains("aud-only trust"), "{}", f[0].detail);
@@ -282,7 +293,10 @@ fn another_clusters_provider_and_a_missing_or_wrong_audience_fail() {
     assert!(detail(&checks, EBS, "trust-provider").contains("id/OTHER"));
 
     for (cond, want) in [
-        (json!({"StringEquals": {format!("{HOST}:sub"): EBS_SUBJECT}}), ":aud` condition"),
+        (
+            json!({"StringEquals": {format!("{HOST}:sub"): EBS_SUBJECT}}),
+            ":aud` condition",
+        ),
         (
             json!({"StringEquals": {format!("{HOST}:sub"): EBS_SUBJECT, format!("{HOST}:aud"): "other"}}),
             "= [other], expected StringEquals sts.amazonaws.com",
@@ -338,11 +352,16 @@ fn every_statement_irsagen_did_not_render_fails_and_is_named() {
         let checks = decide(&d, &with_trust(&d, trust(vec![rendered_statement(), extra.clone()])));
         let f = failing(&checks, &[(EBS, "trust-statements")]);
         assert!(
-            f[0].detail.starts_with("1 of 2 statements are not ones irsagen rendered: Statement[1]"),
+            f[0].detail
+                .starts_with("1 of 2 statements are not ones irsagen rendered: Statement[1]"),
             "{extra}: {}",
             f[0].detail
         );
-        assert!(f[0].detail.contains(names), "{extra}: expected `{names}` in {}", f[0].detail);
+        assert!(
+            f[0].detail.contains(names),
+            "{extra}: expected `{names}` in {}",
+            f[0].detail
+        );
         assert!(f[0].advice.as_deref().unwrap().contains("irsagen apply --aws"));
     }
 }
@@ -365,7 +384,11 @@ fn extra_permissions_fail_and_are_named() {
     role.attached_policy_arns.push(ADMIN.into());
     let checks = decide(&d, &live);
     let f = failing(&checks, &[(EBS, "policy-extra")]);
-    assert!(f[0].detail.contains(&format!("not in the bundle: [{ADMIN}]")), "{}", f[0].detail);
+    assert!(
+        f[0].detail.contains(&format!("not in the bundle: [{ADMIN}]")),
+        "{}",
+        f[0].detail
+    );
     let advice = f[0].advice.as_deref().unwrap();
     assert!(
         advice.contains("aws iam detach-role-policy") && advice.contains("--set ebs-csi-driver.extraPolicyArns=ARN"),
@@ -377,7 +400,11 @@ fn extra_permissions_fail_and_are_named() {
     role.inline_policy_names = vec!["allow-everything".into()];
     let checks = decide(&d, &live);
     let f = failing(&checks, &[(EBS, "policy-extra")]);
-    assert!(f[0].detail.contains("inline policies: [allow-everything]"), "{}", f[0].detail);
+    assert!(
+        f[0].detail.contains("inline policies: [allow-everything]"),
+        "{}",
+        f[0].detail
+    );
     assert!(!f[0].detail.contains("managed"), "{}", f[0].detail);
 }
 
@@ -395,15 +422,28 @@ fn declared_extra_policies_pass_and_must_be_attached() {
     assert!(detail(&checks, EBS, "policy-attached").contains("and 1 declared extra policies attached"));
     // Declared on ebs-csi-driver only: on another role the same policy is still extra.
     let other = &d.roles.iter().find(|r| r.preset == "efs-csi-driver").unwrap().name;
-    live.roles.get_mut(other).unwrap().attached_policy_arns.push(ADMIN.into());
+    live.roles
+        .get_mut(other)
+        .unwrap()
+        .attached_policy_arns
+        .push(ADMIN.into());
     failing(&decide(&d, &live), &[(Some("efs-csi-driver"), "policy-extra")]);
 
     let mut live = applied(&d);
     ebs_role(&d, &mut live).attached_policy_arns.retain(|a| a != ADMIN);
     let checks = decide(&d, &live);
     let f = failing(&checks, &[(EBS, "policy-attached")]);
-    assert!(f[0].detail.starts_with(&format!("{ADMIN} not attached")), "{}", f[0].detail);
-    assert!(f[0].advice.as_deref().unwrap().contains(&format!("--policy-arn {ADMIN}")));
+    assert!(
+        f[0].detail.starts_with(&format!("{ADMIN} not attached")),
+        "{}",
+        f[0].detail
+    );
+    assert!(
+        f[0].advice
+            .as_deref()
+            .unwrap()
+            .contains(&format!("--policy-arn {ADMIN}"))
+    );
 }
 
 #[test]
@@ -465,12 +505,20 @@ fn provider_account_and_policy_document_checks() {
 
     live.oidc_client_ids = Some(vec!["something-else".into()]);
     let f = failing(&decide(&d, &live), &[(None, "oidc-provider")]);
-    assert!(f[0].advice.as_deref().unwrap().contains("add-client-id-to-open-id-connect-provider"));
+    assert!(
+        f[0].advice
+            .as_deref()
+            .unwrap()
+            .contains("add-client-id-to-open-id-connect-provider")
+    );
 
     let mut live = applied(&d);
     live.caller.account = "111111111111".into();
     let f = failing(&decide(&d, &live), &[(None, "account")]);
-    assert!(f[0].detail.contains("account 111111111111, the bundle is for 123456789012"));
+    assert!(
+        f[0].detail
+            .contains("account 111111111111, the bundle is for 123456789012")
+    );
 
     let mut live = applied(&d);
     let arn = d.policies[1].arn.clone();
@@ -526,12 +574,22 @@ fn extra_policy_arns_are_rendered_in_the_eksctl_config_and_the_script() {
     // The same from the config file; an empty --set list clears it again.
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("irsagen.yaml");
-    std::fs::write(&cfg, format!("presets:\n  ebs-csi-driver:\n    extraPolicyArns: [{extra}]\n")).unwrap();
+    std::fs::write(
+        &cfg,
+        format!("presets:\n  ebs-csi-driver:\n    extraPolicyArns: [{extra}]\n"),
+    )
+    .unwrap();
     let mut c = irsagen();
     c.arg("render").args(GUIDE_ARGS).arg("--config").arg(&cfg);
     let from_file = c.output().unwrap();
-    assert!(from_file.status.success(), "{}", String::from_utf8_lossy(&from_file.stderr));
-    assert!(String::from_utf8_lossy(&from_file.stdout).contains(&format!("        - \"{own}\"\n        - \"{extra}\"\n")));
+    assert!(
+        from_file.status.success(),
+        "{}",
+        String::from_utf8_lossy(&from_file.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&from_file.stdout).contains(&format!("        - \"{own}\"\n        - \"{extra}\"\n"))
+    );
     let mut c = irsagen();
     c.arg("render")
         .args(GUIDE_ARGS)
@@ -539,7 +597,10 @@ fn extra_policy_arns_are_rendered_in_the_eksctl_config_and_the_script() {
         .arg(&cfg)
         .args(["--set", "ebs-csi-driver.extraPolicyArns="]);
     let cleared = String::from_utf8_lossy(&c.output().unwrap().stdout).to_string();
-    assert!(!cleared.contains(extra) && cleared.contains(&format!("        - \"{own}\"\n      tags")), "{cleared}");
+    assert!(
+        !cleared.contains(extra) && cleared.contains(&format!("        - \"{own}\"\n      tags")),
+        "{cleared}"
+    );
 }
 
 #[test]
@@ -559,9 +620,18 @@ fn bad_extra_policy_arns_are_refused_with_field_value_and_rule() {
     }
     for (bad, rule) in [
         (format!("arn:aws:iam::aws:policy/{name128}n"), "name 1-128"),
-        (format!("arn:aws:iam::210987654321:policy/{path512}p/name"), "path at most 512"),
-        ("arn:aws-cn:iam::aws:policy/ReadOnlyAccess".to_string(), "partition `aws`"),
-        ("arn:aws:iam::12345678901:policy/p".to_string(), "12-digit account or aws"),
+        (
+            format!("arn:aws:iam::210987654321:policy/{path512}p/name"),
+            "path at most 512",
+        ),
+        (
+            "arn:aws-cn:iam::aws:policy/ReadOnlyAccess".to_string(),
+            "partition `aws`",
+        ),
+        (
+            "arn:aws:iam::12345678901:policy/p".to_string(),
+            "12-digit account or aws",
+        ),
         ("arn:aws:iam::AWS:policy/p".to_string(), "12-digit account or aws"),
         ("arn:aws:iam::aws:role/p".to_string(), ":policy/"),
         ("arn:aws:iam::aws:policy/".to_string(), "name 1-128"),

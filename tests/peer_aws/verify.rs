@@ -218,11 +218,14 @@ fn wrong_provider_and_wrong_audience_fail() {
             trust_with(json!({"StringEquals": {sub_key(): "system:serviceaccount:kube-system:cluster-autoscaler"}})),
         )
         .await;
-        let f = assert_failing(&verify(&bundle).await, &[(CA, "trust-audience"), (CA, "trust-statements")])
-            .into_iter()
-            .next()
-            .unwrap()
-            .clone();
+        let f = assert_failing(
+            &verify(&bundle).await,
+            &[(CA, "trust-audience"), (CA, "trust-statements")],
+        )
+        .into_iter()
+        .next()
+        .unwrap()
+        .clone();
         assert!(
             f.detail.contains("no `") && f.detail.contains(":aud` condition"),
             "{}",
@@ -351,7 +354,8 @@ fn each_widening_trust_statement_fails_and_is_named() {
             let checks = verify(&bundle).await;
             let f = assert_failing(&checks, &[(CA, "trust-statements")]);
             assert!(
-                f[0].detail.starts_with("1 of 2 statements are not ones irsagen rendered: Statement[1]")
+                f[0].detail
+                    .starts_with("1 of 2 statements are not ones irsagen rendered: Statement[1]")
                     && f[0].detail.contains(&named),
                 "{extra}: expected `{named}` in {}",
                 f[0].detail
@@ -369,7 +373,8 @@ fn extra_attached_and_inline_policies_fail_and_are_named() {
         let (bundle, role, _) = applied().await;
         let iam = iam().await;
         let everything =
-            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}).to_string();
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+                .to_string();
         let admin = iam
             .create_policy()
             .policy_name("everything")
@@ -390,7 +395,8 @@ fn extra_attached_and_inline_policies_fail_and_are_named() {
         let checks = verify(&bundle).await;
         let f = assert_failing(&checks, &[(CA, "policy-extra")]);
         assert!(
-            f[0].detail.contains(&format!("attached managed policies not in the bundle: [{admin}]")),
+            f[0].detail
+                .contains(&format!("attached managed policies not in the bundle: [{admin}]")),
             "{}",
             f[0].detail
         );
@@ -464,8 +470,9 @@ fn a_declared_extra_policy_is_attached_by_apply_and_passes_verify() {
         assert_eq!(err.exit_code(), 2);
         let msg = err.to_string();
         assert!(
-            msg.contains(&format!("invalid presets.cluster-autoscaler.extraPolicyArns `{missing}`"))
-                && msg.contains("never creates them"),
+            msg.contains(&format!(
+                "invalid presets.cluster-autoscaler.extraPolicyArns `{missing}`"
+            )) && msg.contains("never creates them"),
             "{msg}"
         );
         assert!(iam.list_roles().send().await.unwrap().roles().is_empty());
@@ -479,7 +486,10 @@ fn a_declared_extra_policy_is_attached_by_apply_and_passes_verify() {
             "{}",
             plan.to_text()
         );
-        assert_eq!(report.stats.writes, 5, "provider, policy, role, 2 attachments: {report:?}");
+        assert_eq!(
+            report.stats.writes, 5,
+            "provider, policy, role, 2 attachments: {report:?}"
+        );
         let checks = verify(&bundle).await;
         assert_failing(&checks, &[]);
         assert!(
@@ -500,7 +510,11 @@ fn a_declared_extra_policy_is_attached_by_apply_and_passes_verify() {
             .unwrap();
         let checks = verify(&bundle).await;
         let f = assert_failing(&checks, &[(CA, "policy-attached")]);
-        assert!(f[0].detail.starts_with(&format!("{extra} not attached")), "{}", f[0].detail);
+        assert!(
+            f[0].detail.starts_with(&format!("{extra} not attached")),
+            "{}",
+            f[0].detail
+        );
         let (again, _) = apply(&bundle, false).await;
         assert_eq!(again.calls(), vec![format!("iam:AttachRolePolicy {role} {extra}")]);
         assert_failing(&verify(&bundle).await, &[]);
@@ -538,6 +552,9 @@ fn a_subset_verify_checks_only_the_selected_preset() {
         let out = irsagen(&args);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));
         let s = String::from_utf8_lossy(&out.stdout);
-        assert!(s.contains("10 passed, 0 failed") && !s.contains("cluster-autoscaler"), "{s}");
+        assert!(
+            s.contains("10 passed, 0 failed") && !s.contains("cluster-autoscaler"),
+            "{s}"
+        );
     });
 }

@@ -216,7 +216,8 @@ impl Checker {
                     let same = sa["metadata"]["name"] == json!(c.service_account.name)
                         && sa["metadata"]["namespace"] == json!(c.service_account.namespace)
                         && sa["roleName"] == json!(c.role_name)
-                        && sa["attachPolicyARNs"] == json!([c.policy_arn])
+                        && sa["attachPolicyARNs"]
+                            == json!([&[c.policy_arn.clone()][..], &c.extra_policy_arns[..]].concat())
                         && sa.get("roleOnly").and_then(Value::as_bool).unwrap_or(false) != c.renders_service_account;
                     if !same {
                         return Err(bad(format!(

@@ -16,6 +16,9 @@ pub const MANAGED_BY_KEY: &str = "managed-by";
 pub const MANAGED_BY_VALUE: &str = "irsagen";
 /// Prefix of irsagen's own tag keys; user tags may not use it.
 pub const TAG_PREFIX: &str = "irsagen:";
+/// IAM attaches at most 20 managed policies to a role (the default quota is 10, raisable to
+/// 20), the preset's own included.
+pub const MAX_EXTRA_POLICY_ARNS: usize = 19;
 
 /// The Kubernetes identity a role trusts.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
@@ -75,6 +78,8 @@ pub struct Component {
     pub policy_name: String,
     /// Customer-managed policy ARN.
     pub policy_arn: String,
+    /// Managed policies attached besides the preset's own (`extraPolicyArns`), as declared.
+    pub extra_policy_arns: Vec<String>,
     /// The policy document, with ARNs in the cluster's partition.
     pub policy_document: serde_json::Value,
     /// Where the document comes from.
@@ -164,6 +169,36 @@ pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Res
     let policy_name = o.policy_name.clone().unwrap_or_else(|| p.policy.name.clone());
     rules::policy_name(&field("policyName"), &policy_name)?;
 
+    let policy_arn = ctx.iam_arn(&format!("policy/{policy_name}"));
+    let extra_policy_arns = o.extra_policy_arns.clone().unwrap_or_default();
+    let extra_field = field("extraPolicyArns");
+    if extra_policy_arns.len() > MAX_EXTRA_POLICY_ARNS {
+        return Err(Error::invalid(
+            &extra_field,
+            extra_policy_arns.len().to_string(),
+            format!(
+                "lists more than {MAX_EXTRA_POLICY_ARNS} policies: IAM attaches at most 20 managed policies to a role, the preset's own included"
+            ),
+        ));
+    }
+    for (i, arn) in extra_policy_arns.iter().enumerate() {
+        rules::managed_policy_arn(&extra_field, arn, ctx.partition.as_str())?;
+        if *arn == policy_arn {
+            return Err(Error::invalid(
+                &extra_field,
+                arn,
+                "is the preset's own policy, which irsagen attaches anyway; list only other policies",
+            ));
+        }
+        if extra_policy_arns[..i].contains(arn) {
+            return Err(Error::invalid(
+                &extra_field,
+                arn,
+                "is listed twice; list each policy once",
+            ));
+        }
+    }
+
     let mut tags = BTreeMap::from([
         (MANAGED_BY_KEY.to_string(), MANAGED_BY_VALUE.to_string()),
         (format!("{TAG_PREFIX}cluster"), ctx.cluster.clone()),
@@ -214,8 +249,9 @@ pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Res
         service_account_created_by: created_by,
         role_arn: ctx.iam_arn(&format!("role/{role_name}")),
         role_name,
-        policy_arn: ctx.iam_arn(&format!("policy/{policy_name}")),
+        policy_arn,
         policy_name,
+        extra_policy_arns,
         policy_document: policy_doc::with_partition(&loaded.document, ctx.partition),
         policy_source: p.policy.source.clone(),
         tags,

@@ -49,11 +49,16 @@ pub struct PresetOverrides {
     /// Chart presets: namespace the Helm release is installed into. The chart runs the pod
     /// there, so it must be the ServiceAccount's namespace; giving only this sets both.
     pub release_namespace: Option<String>,
+    /// Managed policies (ARNs, customer or AWS managed) attached to the role besides the
+    /// preset's own: rendered into the eksctl config, attached by `apply --aws` (never
+    /// created), accepted by `verify --aws`. An empty list clears the config file's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra_policy_arns: Option<Vec<String>>,
 }
 
 /// The fields `--set` accepts, for error messages.
-const SET_FIELDS: &str =
-    "namespace, serviceAccount, roleName, policyName, tags.KEY, serviceAccountCreatedBy, chartLayout, releaseNamespace";
+const SET_FIELDS: &str = "namespace, serviceAccount, roleName, policyName, tags.KEY, serviceAccountCreatedBy, chartLayout, \
+     releaseNamespace, extraPolicyArns";
 
 /// Applies one `--set PRESET.FIELD=VALUE` to the map of overrides.
 pub fn apply_set(map: &mut BTreeMap<String, PresetOverrides>, spec: &str) -> Result<()> {
@@ -73,6 +78,12 @@ pub fn apply_set(map: &mut BTreeMap<String, PresetOverrides>, spec: &str) -> Res
         "roleName" => o.role_name = Some(value),
         "policyName" => o.policy_name = Some(value),
         "releaseNamespace" => o.release_namespace = Some(value),
+        // Comma-separated; empty means none. IAM names may hold a comma: such an ARN goes in
+        // the config file's list. Each ARN is checked when the preset is resolved, against
+        // the cluster's partition.
+        "extraPolicyArns" => {
+            o.extra_policy_arns = Some(value.split(',').filter(|a| !a.is_empty()).map(str::to_string).collect())
+        }
         "serviceAccountCreatedBy" => {
             o.service_account_created_by = Some(match value.as_str() {
                 "eksctl" => SaCreator::Eksctl,
@@ -125,6 +136,10 @@ pub fn merge(base: &PresetOverrides, over: &PresetOverrides) -> PresetOverrides 
             .release_namespace
             .clone()
             .or_else(|| base.release_namespace.clone()),
+        extra_policy_arns: over
+            .extra_policy_arns
+            .clone()
+            .or_else(|| base.extra_policy_arns.clone()),
     }
 }
 
@@ -142,6 +157,33 @@ mod tests {
         assert_eq!(o.namespace.as_deref(), Some("smallest"));
         assert_eq!(o.tags["Environment"], "production");
         assert_eq!(o.chart_layout, Some(ChartLayout::Standalone));
+    }
+
+    #[test]
+    fn extra_policy_arns_from_set_replace_the_files_and_empty_clears() {
+        let arn = "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess";
+        let mut m = BTreeMap::new();
+        apply_set(
+            &mut m,
+            &format!("ebs-csi-driver.extraPolicyArns={arn},arn:aws:iam::123456789012:policy/p"),
+        )
+        .unwrap();
+        let set = m["ebs-csi-driver"].clone();
+        assert_eq!(
+            set.extra_policy_arns,
+            Some(vec![arn.to_string(), "arn:aws:iam::123456789012:policy/p".to_string()])
+        );
+        let file = PresetOverrides {
+            extra_policy_arns: Some(vec!["arn:aws:iam::aws:policy/x".into()]),
+            ..Default::default()
+        };
+        assert_eq!(merge(&file, &set).extra_policy_arns, set.extra_policy_arns);
+        assert_eq!(
+            merge(&file, &PresetOverrides::default()).extra_policy_arns,
+            file.extra_policy_arns
+        );
+        apply_set(&mut m, "ebs-csi-driver.extraPolicyArns=").unwrap();
+        assert_eq!(merge(&file, &m["ebs-csi-driver"]).extra_policy_arns, Some(vec![]));
     }
 
     #[test]

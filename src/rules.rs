@@ -92,6 +92,29 @@ pub fn policy_name(field: &str, value: &str) -> Result<()> {
     )
 }
 
+/// ARN of a managed policy in `partition`: `arn:<partition>:iam::<12 digits or aws>:policy/
+/// [path/]name`, path parts and name of IAM name characters (the name 1-128 of them, the IAM
+/// path `/path/` at most 512).
+pub fn managed_policy_arn(field: &str, value: &str, partition: &str) -> Result<()> {
+    let rule = format!(
+        "must be a managed policy ARN `arn:{partition}:iam::<12-digit account or aws>:policy/[path/]name` in the cluster's \
+         partition `{partition}`, path parts and name of letters, digits and `_+=,.@-` (name 1-128 characters, path at most 512)"
+    );
+    let rest = value
+        .strip_prefix(&format!("arn:{partition}:iam::"))
+        .and_then(|r| r.split_once(":policy/"));
+    let ok = rest.is_some_and(|(account, path)| {
+        let parts: Vec<&str> = path.split('/').collect();
+        let name = parts[parts.len() - 1];
+        (account == "aws" || account_id("", account).is_ok())
+            && (1..=128).contains(&name.len())
+            // IAM's path is `/` + the parts before the name, each followed by `/`.
+            && 1 + path.len() - name.len() <= 512
+            && parts.iter().all(|p| !p.is_empty() && p.bytes().all(is_iam_name_char))
+    });
+    check(ok, field, value, &rule)
+}
+
 /// Preset name: a DNS-1123 label, so it can be a file name and a `--set` prefix.
 pub fn preset_name(field: &str, value: &str) -> Result<()> {
     check(

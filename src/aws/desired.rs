@@ -49,10 +49,20 @@ pub struct DesiredRole {
     pub policy_arn: String,
     /// Name of that policy.
     pub policy_name: String,
+    /// Managed policies the config declares for this role (`extraPolicyArns`): attached by
+    /// apply, never created; verify accepts them.
+    pub extra_policy_arns: Vec<String>,
     /// `system:serviceaccount:<ns>:<name>`.
     pub subject: String,
     /// `<ns>/<name>`, for messages.
     pub service_account: String,
+}
+
+impl DesiredRole {
+    /// Every managed policy the role should have attached: its own, then the declared extras.
+    pub fn attachments(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.policy_arn.as_str()).chain(self.extra_policy_arns.iter().map(String::as_str))
+    }
 }
 
 /// Everything apply reconciles and verify checks.
@@ -141,6 +151,7 @@ impl Desired {
                 tags: c.tags.clone(),
                 policy_arn: c.policy_arn.clone(),
                 policy_name: c.policy_name.clone(),
+                extra_policy_arns: c.extra_policy_arns.clone(),
                 subject: c.subject.clone(),
                 service_account: c.service_account.to_string(),
             });

@@ -15,7 +15,7 @@ mod identity;
 mod plan;
 mod read;
 mod state;
-mod verify;
+pub mod verify;
 
 pub use client::{CallStats, Clients};
 pub use desired::{Desired, DesiredOidc, DesiredPolicy, DesiredRole};
@@ -133,14 +133,15 @@ pub async fn execute_report(opts: &AwsOptions, plan: &Plan) -> Result<ExecReport
     execute::run(&clients, &plan.items).await
 }
 
-/// The guide's Verify and Troubleshooting sections as checks.
+/// The guide's Verify and Troubleshooting sections as checks. A read of AWS that fails (network,
+/// credentials, permissions) is an `Err` (exit 3), never a failed check (exit 1 means drift).
 pub async fn verify(opts: &AwsOptions, bundle: &Bundle) -> Result<Vec<Check>> {
     Ok(verify_with_stats(opts, bundle).await?.0)
 }
 
-/// [`verify`], also returning the API calls it made.
+/// [`verify()`], also returning the API calls it made.
 pub async fn verify_with_stats(opts: &AwsOptions, bundle: &Bundle) -> Result<(Vec<Check>, CallStats)> {
     let desired = Desired::from_bundle(bundle, "verify --aws")?;
     let clients = Clients::new(opts).await?;
-    Ok(verify::checks(&clients, &desired).await)
+    verify::checks(&clients, &desired).await
 }

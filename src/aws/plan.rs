@@ -217,6 +217,14 @@ pub fn decide(desired: &Desired, live: &ReadState, adopt: bool) -> Result<Vec<Pl
             live.caller.account, live.caller.arn, desired.account, desired.account, live.caller.account
         )));
     }
+    if let Some((preset, arn)) = live.missing_extra_policies.first() {
+        return Err(Error::invalid(
+            format!("presets.{preset}.extraPolicyArns"),
+            arn.clone(),
+            "does not exist in IAM: irsagen attaches extra policies but never creates them; create it first or remove it \
+             from the list (nothing was changed)",
+        ));
+    }
     let mut items = vec![oidc_item(&desired.oidc, live.oidc_client_ids.as_deref())];
     let mut refused = Vec::new();
     let policies = desired
@@ -427,9 +435,9 @@ fn version_number(id: Option<&str>) -> u64 {
 fn role_item(r: &DesiredRole, live: Option<&RoleState>, adopt: bool) -> Result<std::result::Result<PlanItem, String>> {
     let mut item = PlanItem::new(ResourceKind::Role, &r.name, vec![r.preset.clone()]);
     let trust = crate::policy_doc::compact(&r.trust);
-    let attach = Op::AttachPolicy {
+    let attach = |arn: &str| Op::AttachPolicy {
         role: r.name.clone(),
-        arn: r.policy_arn.clone(),
+        arn: arn.to_string(),
     };
     let Some(live) = live else {
         item.op(
@@ -442,7 +450,9 @@ fn role_item(r: &DesiredRole, live: Option<&RoleState>, adopt: bool) -> Result<s
                 description: format!("IRSA role for {} ({}), managed by irsagen", r.service_account, r.preset),
             },
         );
-        item.op('+', format!("attach {}", r.policy_arn), attach);
+        for arn in r.attachments() {
+            item.op('+', format!("attach {arn}"), attach(arn));
+        }
         item.diff = Some(doc_decode::diff(
             None,
             &r.trust,
@@ -479,8 +489,8 @@ fn role_item(r: &DesiredRole, live: Option<&RoleState>, adopt: bool) -> Result<s
         );
     }
     // Other attached policies are left alone (never detached): verify reports them.
-    if !live.attached.contains(&r.policy_arn) {
-        item.op('+', format!("attach {}", r.policy_arn), attach);
+    for arn in r.attachments().filter(|a| !live.attached.iter().any(|x| x == a)) {
+        item.op('+', format!("attach {arn}"), attach(arn));
     }
     Ok(Ok(item.finish(true)))
 }

@@ -44,6 +44,9 @@ pub struct ReadState {
     pub policies: BTreeMap<String, PolicyState>,
     /// Existing roles by name (absent: it does not exist).
     pub roles: BTreeMap<String, RoleState>,
+    /// Declared extra policies (`presets.X.extraPolicyArns`) that do not exist, as
+    /// `(preset, arn)`: a typo is refused before any write rather than after the role was created.
+    pub missing_extra_policies: Vec<(String, String)>,
 }
 
 /// Reads IAM for every desired resource, concurrently. Read-only.
@@ -52,7 +55,13 @@ pub(crate) async fn read(c: &Clients, d: &Desired) -> Result<ReadState> {
     let oidc = read::oidc_client_ids(c, &d.oidc.provider.provider_arn);
     let policies = futures::future::join_all(d.policies.iter().map(|p| read_policy(c, p)));
     let roles = futures::future::join_all(d.roles.iter().map(|r| read_role(c, &r.name)));
-    let (caller, oidc, policies, roles) = tokio::join!(caller, oidc, policies, roles);
+    let declared: Vec<(&str, &str)> = d
+        .roles
+        .iter()
+        .flat_map(|r| r.extra_policy_arns.iter().map(|a| (r.preset.as_str(), a.as_str())))
+        .collect();
+    let extras = futures::future::join_all(declared.iter().map(|(_, a)| read::policy_exists(c, a)));
+    let (caller, oidc, policies, roles, extras) = tokio::join!(caller, oidc, policies, roles, extras);
     // The account comes first: with another account's credentials every other answer is moot.
     let caller = caller?;
     let mut state = ReadState {
@@ -60,7 +69,13 @@ pub(crate) async fn read(c: &Clients, d: &Desired) -> Result<ReadState> {
         oidc_client_ids: oidc?,
         policies: BTreeMap::new(),
         roles: BTreeMap::new(),
+        missing_extra_policies: Vec::new(),
     };
+    for ((preset, arn), exists) in declared.into_iter().zip(extras) {
+        if !exists? {
+            state.missing_extra_policies.push((preset.to_string(), arn.to_string()));
+        }
+    }
     for (p, live) in d.policies.iter().zip(policies) {
         if let Some(live) = live? {
             state.policies.insert(p.arn.clone(), live);

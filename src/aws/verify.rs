@@ -1,89 +1,230 @@
 //! The guide's "Verify" and "Troubleshooting" sections as checks against IAM: the OIDC provider,
-//! and per preset the role, its trust policy (provider, exact subject, audience), the attached
-//! policy and the policy's default version. Independent reads run concurrently; an API error
-//! on one read fails that check only.
+//! and per preset the role, its trust policy (provider, exact subject, audience, nothing but the
+//! rendered statements), its permissions (the bundle's policy and the declared extra policies
+//! attached, nothing else attached or inline) and the policy's default version.
+//!
+//! Two steps: read what IAM holds into a [`LiveState`] (the only part that calls AWS; a read
+//! that fails for an environment reason is an error, said once per cause), then
+//! [`decide`]: a pure function of that state and the bundle's [`Desired`] state, so every
+//! decision is tested offline from recorded states.
 
+use super::Identity;
 use super::client::{CallStats, Clients};
 use super::desired::{Desired, DesiredPolicy, DesiredRole};
 use super::doc_decode;
-use super::read::{self, attached_policies, role_trust};
+use super::read::{self, ReadError};
+use crate::error::{Error, Result};
 use crate::policy_doc;
 use crate::render::AUDIENCE;
 use crate::report::Check;
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 const SCOPE: &str = "aws";
 
-/// Runs all checks; returns them in a stable order (provider first, then preset by preset).
-pub(crate) async fn checks(c: &Clients, d: &Desired) -> (Vec<Check>, CallStats) {
-    let before = c.log.stats();
-    let account = check_account(c, d);
-    let oidc = check_oidc(c, d);
-    let policies = futures::future::join_all(d.policies.iter().map(|p| policy_document(c, p)));
-    let roles = futures::future::join_all(d.roles.iter().map(|r| role_checks(c, d, r)));
-    let (account, oidc, policies, roles) = tokio::join!(account, oidc, policies, roles);
-    let mut out = vec![account, oidc];
-    for (r, mut checks) in d.roles.iter().zip(roles) {
-        // The policy document check belongs with the first preset that uses the policy.
-        if let Some((p, check)) = d
-            .policies
-            .iter()
-            .zip(&policies)
-            .find(|(p, _)| p.presets.first() == Some(&r.preset))
-        {
-            let mut check = check.clone();
-            check.preset = p.presets.first().cloned();
-            checks.push(check);
-        }
-        out.extend(checks);
-    }
-    (out, c.log.stats().since(before))
+/// The checks each role gets after `role-exists`, in report order.
+const ROLE_CHECKS: [&str; 6] = [
+    "trust-provider",
+    "trust-subject",
+    "trust-audience",
+    "trust-statements",
+    "policy-attached",
+    "policy-extra",
+];
+
+/// What IAM returned for a bundle, as the SDK returns it (documents still URL-encoded).
+#[derive(Debug, Clone)]
+pub struct LiveState {
+    /// STS GetCallerIdentity.
+    pub caller: Identity,
+    /// GetOpenIDConnectProvider's `ClientIDList`; `None` when the provider does not exist.
+    pub oidc_client_ids: Option<Vec<String>>,
+    /// The bundle's policies by ARN; a policy that does not exist is absent.
+    pub policies: BTreeMap<String, LivePolicyVersion>,
+    /// The bundle's roles by name; a role that does not exist is absent.
+    pub roles: BTreeMap<String, LiveRole>,
 }
 
-fn error_check(preset: Option<&str>, name: &str, e: crate::Error) -> Check {
-    Check::fail(
+/// A managed policy's default version (GetPolicy + GetPolicyVersion).
+#[derive(Debug, Clone)]
+pub struct LivePolicyVersion {
+    /// `DefaultVersionId`, e.g. `v2`.
+    pub version_id: String,
+    /// `PolicyVersion.Document` as IAM returns it: URL-encoded JSON.
+    pub document: String,
+}
+
+/// A role (GetRole, ListAttachedRolePolicies, ListRolePolicies).
+#[derive(Debug, Clone)]
+pub struct LiveRole {
+    /// `Role.Arn`.
+    pub arn: String,
+    /// `Role.AssumeRolePolicyDocument` as IAM returns it: URL-encoded JSON.
+    pub assume_role_policy_document: String,
+    /// `AttachedPolicies[].PolicyArn`, every page.
+    pub attached_policy_arns: Vec<String>,
+    /// `PolicyNames` of the role's inline policies, every page.
+    pub inline_policy_names: Vec<String>,
+}
+
+/// Reads IAM, then decides; a failed read is an error (exit 3), never a failed check.
+pub(crate) async fn checks(c: &Clients, d: &Desired) -> Result<(Vec<Check>, CallStats)> {
+    let before = c.log.stats();
+    let live = read_state(c, d).await?;
+    Ok((decide(d, &live), c.log.stats().since(before)))
+}
+
+/// Everything verify needs from IAM. STS goes first and alone: when AWS cannot be reached
+/// that is one error, not one per resource. The IAM reads then run concurrently, and their
+/// failures are reported once per cause.
+async fn read_state(c: &Clients, d: &Desired) -> Result<LiveState> {
+    let caller = super::identity::whoami(c)
+        .await
+        .map_err(|e| Error::Aws(format!("verify --aws checked nothing: {e}")))?;
+    let oidc = read::oidc_client_ids(c, &d.oidc.provider.provider_arn);
+    let policies = futures::future::join_all(d.policies.iter().map(|p| read::policy_raw(c, &p.arn)));
+    let roles = futures::future::join_all(d.roles.iter().map(|r| read_role(c, &r.name)));
+    let (oidc, policies, roles) = tokio::join!(oidc, policies, roles);
+    let mut errors = Vec::new();
+    let oidc_client_ids = oidc.unwrap_or_else(|e| {
+        errors.push(e);
+        None
+    });
+    let mut live_policies = BTreeMap::new();
+    for (p, got) in d.policies.iter().zip(policies) {
+        match got {
+            Ok(Some(raw)) => {
+                live_policies.insert(
+                    p.arn.clone(),
+                    LivePolicyVersion {
+                        version_id: raw.default_version,
+                        document: raw.document,
+                    },
+                );
+            }
+            Ok(None) => {}
+            Err(e) => errors.push(e),
+        }
+    }
+    let mut live_roles = BTreeMap::new();
+    for (r, got) in d.roles.iter().zip(roles) {
+        match got {
+            Ok(Some(role)) => {
+                live_roles.insert(r.name.clone(), role);
+            }
+            Ok(None) => {}
+            Err(e) => errors.extend(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(read_failure(errors));
+    }
+    Ok(LiveState {
+        caller,
+        oidc_client_ids,
+        policies: live_policies,
+        roles: live_roles,
+    })
+}
+
+/// One role's three reads, concurrently; every failure is kept.
+async fn read_role(c: &Clients, name: &str) -> std::result::Result<Option<LiveRole>, Vec<ReadError>> {
+    let (role, attached, inline) = tokio::join!(
+        read::role(c, name),
+        read::attached_policies(c, name),
+        read::inline_policies(c, name)
+    );
+    match (role, attached, inline) {
+        (Ok(None), _, _) => Ok(None),
+        (Ok(Some(role)), Ok(attached), Ok(inline)) => Ok(Some(LiveRole {
+            arn: role.arn().to_string(),
+            assume_role_policy_document: role.assume_role_policy_document().unwrap_or("{}").to_string(),
+            // The role existed a moment ago; gone by now reads as nothing attached.
+            attached_policy_arns: attached.unwrap_or_default(),
+            inline_policy_names: inline.unwrap_or_default(),
+        })),
+        (role, attached, inline) => Err([role.err(), attached.err(), inline.err()]
+            .into_iter()
+            .flatten()
+            .collect()),
+    }
+}
+
+/// One error for all failed reads, one line per cause: a network failure or a missing
+/// permission is said once, with how many other calls failed the same way.
+fn read_failure(errors: Vec<ReadError>) -> Error {
+    let mut causes: Vec<(String, String, usize)> = Vec::new();
+    for e in errors {
+        match causes.iter_mut().find(|(cause, _, _)| *cause == e.cause) {
+            Some((_, _, n)) => *n += 1,
+            None => causes.push((e.cause, e.error.to_string(), 1)),
+        }
+    }
+    let lines: Vec<String> = causes
+        .into_iter()
+        .map(|(_, msg, n)| match n {
+            1 => msg,
+            n => format!("{msg} ({} more call(s) failed the same way)", n - 1),
+        })
+        .collect();
+    Error::Aws(format!(
+        "verify --aws could not read IAM, so nothing was checked:\n  - {}",
+        lines.join("\n  - ")
+    ))
+}
+
+/// Every check, from what IAM returned (`live`) and what the bundle wants (`d`), in a stable
+/// order: account, OIDC provider, then per preset its role checks and its policy document.
+/// Makes no call.
+pub fn decide(d: &Desired, live: &LiveState) -> Vec<Check> {
+    let mut out = vec![
+        account_check(d, &live.caller),
+        oidc_check(d, live.oidc_client_ids.as_deref()),
+    ];
+    for r in &d.roles {
+        out.extend(role_checks(d, r, live.roles.get(&r.name)));
+        // The policy document check belongs with the first preset that uses the policy.
+        if let Some(p) = d.policies.iter().find(|p| p.presets.first() == Some(&r.preset)) {
+            out.push(policy_document_check(p, live.policies.get(&p.arn)));
+        }
+    }
+    out
+}
+
+fn account_check(d: &Desired, caller: &Identity) -> Check {
+    Check::from_bool(
         SCOPE,
-        preset,
-        name,
-        format!("could not check: {e}"),
-        "fix the cause above (credentials, permissions, network) and re-run `irsagen verify --aws`",
+        None,
+        "account",
+        caller.account == d.account,
+        format!(
+            "caller {} is in account {}, the bundle is for {}",
+            caller.arn, caller.account, d.account
+        ),
+        format!(
+            "the credentials and --account disagree, so every other check looks in the wrong account: use credentials \
+             for {} (--profile; `irsagen whoami` shows them) or pass --account auto",
+            d.account
+        ),
     )
 }
 
-async fn check_account(c: &Clients, d: &Desired) -> Check {
-    let name = "account";
-    match super::identity::whoami(c).await {
-        Err(e) => error_check(None, name, e),
-        Ok(id) => Check::from_bool(
+fn oidc_check(d: &Desired, client_ids: Option<&[String]>) -> Check {
+    let arn = &d.oidc.provider.provider_arn;
+    let name = "oidc-provider";
+    match client_ids {
+        None => Check::fail(
             SCOPE,
             None,
             name,
-            id.account == d.account,
+            format!("{arn} is not registered in IAM"),
             format!(
-                "caller {} is in account {}, the bundle is for {}",
-                id.arn, id.account, d.account
-            ),
-            format!(
-                "the credentials and --account disagree, so every other check looks in the wrong account: use credentials \
-                 for {} (--profile; `irsagen whoami` shows them) or pass --account auto",
-                d.account
+                "list providers with `aws iam list-open-id-connect-providers`; register this cluster's with `irsagen apply --aws` \
+                 or `eksctl utils associate-iam-oidc-provider --cluster {} --region {} --approve`",
+                d.cluster, d.region
             ),
         ),
-    }
-}
-
-async fn check_oidc(c: &Clients, d: &Desired) -> Check {
-    let arn = &d.oidc.provider.provider_arn;
-    let name = "oidc-provider";
-    let associate = format!(
-        "list providers with `aws iam list-open-id-connect-providers`; register this cluster's with `irsagen apply --aws` \
-         or `eksctl utils associate-iam-oidc-provider --cluster {} --region {} --approve`",
-        d.cluster, d.region
-    );
-    match read::oidc_client_ids(c, arn).await {
-        Ok(None) => Check::fail(SCOPE, None, name, format!("{arn} is not registered in IAM"), associate),
-        Err(e) => error_check(None, name, e),
-        Ok(Some(ids)) => Check::from_bool(
+        Some(ids) => Check::from_bool(
             SCOPE,
             None,
             name,
@@ -97,40 +238,35 @@ async fn check_oidc(c: &Clients, d: &Desired) -> Check {
     }
 }
 
-async fn policy_document(c: &Clients, p: &DesiredPolicy) -> Check {
+fn policy_document_check(p: &DesiredPolicy, live: Option<&LivePolicyVersion>) -> Check {
     let name = "policy-document";
     let preset = p.presets.first().map(String::as_str);
-    let advice_live = |v: &str| {
-        format!(
-            "see the live document with `aws iam get-policy-version --policy-arn {} --version-id {v}`; \
-             `irsagen apply --aws` makes the rendered document the default version",
-            p.arn
-        )
+    let Some(live) = live else {
+        return Check::fail(
+            SCOPE,
+            preset,
+            name,
+            format!("policy {} does not exist", p.arn),
+            "create it with `irsagen apply --aws`",
+        );
     };
-    let live = match read::policy(c, &p.arn).await {
-        Ok(None) => {
-            return Check::fail(
-                SCOPE,
-                preset,
-                name,
-                format!("policy {} does not exist", p.arn),
-                "create it with `irsagen apply --aws`",
-            );
-        }
-        Err(e) => return error_check(preset, name, e),
-        Ok(Some(live)) => live,
-    };
-    let version = live.default_version;
-    match live.document {
-        live if live == p.document => Check::pass(
+    let version = &live.version_id;
+    let advice = format!(
+        "see the live document with `aws iam get-policy-version --policy-arn {} --version-id {version}`; \
+         `irsagen apply --aws` makes the rendered document the default version",
+        p.arn
+    );
+    let what = format!("policy {} version {version}", p.arn);
+    match doc_decode::decode(&live.document, &what) {
+        Err(e) => Check::fail(SCOPE, preset, name, e.to_string(), advice),
+        Ok(doc) if doc == p.document => Check::pass(
             SCOPE,
             preset,
             name,
             format!("{} default version {version} equals the rendered document", p.name),
         ),
-        live => {
-            let diff = doc_decode::diff(Some(&live), &p.document, "live", "rendered");
-            let changed = diff
+        Ok(doc) => {
+            let changed = doc_decode::diff(Some(&doc), &p.document, "live", "rendered")
                 .lines()
                 .filter(|l| {
                     (l.starts_with('+') || l.starts_with('-')) && !l.starts_with("+++") && !l.starts_with("---")
@@ -144,78 +280,250 @@ async fn policy_document(c: &Clients, p: &DesiredPolicy) -> Check {
                     "{} default version {version} differs from the rendered document ({changed} changed lines)",
                     p.name
                 ),
-                advice_live(&version),
+                advice,
             )
         }
     }
 }
 
-async fn role_checks(c: &Clients, d: &Desired, r: &DesiredRole) -> Vec<Check> {
+fn role_checks(d: &Desired, r: &DesiredRole, live: Option<&LiveRole>) -> Vec<Check> {
     let preset = Some(r.preset.as_str());
-    let (role, attached) = tokio::join!(read::role(c, &r.name), attached_policies(c, &r.name));
-    let get_role_hint = format!("inspect it with `aws iam get-role --role-name {}`", r.name);
-    let fix = format!("`irsagen apply --aws` rewrites it to the rendered trust policy; {get_role_hint}");
-    let mut out = Vec::new();
-    let role = match role {
-        Err(e) => {
-            out.push(error_check(preset, "role-exists", e));
-            return out;
-        }
-        Ok(None) => {
-            let missing = format!("role {} does not exist", r.name);
-            out.push(Check::fail(
-                SCOPE,
-                preset,
-                "role-exists",
-                &missing,
-                "create it with `irsagen apply --aws`",
-            ));
-            for n in ["trust-provider", "trust-subject", "trust-audience", "policy-attached"] {
-                out.push(Check::fail(
-                    SCOPE,
-                    preset,
-                    n,
-                    &missing,
-                    "create it with `irsagen apply --aws`",
-                ));
-            }
-            return out;
-        }
-        Ok(Some(role)) => role,
+    let Some(role) = live else {
+        let missing = format!("role {} does not exist", r.name);
+        return std::iter::once("role-exists")
+            .chain(ROLE_CHECKS)
+            .map(|n| Check::fail(SCOPE, preset, n, &missing, "create it with `irsagen apply --aws`"))
+            .collect();
     };
-    out.push(Check::pass(
+    let fix = format!(
+        "`irsagen apply --aws` rewrites it to the rendered trust policy; inspect it with `aws iam get-role --role-name {}`",
+        r.name
+    );
+    let mut out = vec![Check::pass(
         SCOPE,
         preset,
         "role-exists",
-        format!("{} exists", role.arn()),
-    ));
-    match role_trust(&role) {
-        Err(e) => {
-            for n in ["trust-provider", "trust-subject", "trust-audience"] {
-                out.push(error_check(preset, n, crate::Error::Aws(e.to_string())));
+        format!("{} exists", role.arn),
+    )];
+    let what = format!("trust policy of role {}", r.name);
+    match doc_decode::decode(&role.assume_role_policy_document, &what) {
+        Err(e) => out.extend(
+            ROLE_CHECKS[..4]
+                .iter()
+                .map(|n| Check::fail(SCOPE, preset, n, e.to_string(), fix.clone())),
+        ),
+        Ok(trust) => {
+            out.extend(trust_checks(&trust, d, r, &fix));
+            out.push(trust_statements_check(&trust, r, &fix));
+        }
+    }
+    out.push(attached_check(r, &role.attached_policy_arns));
+    out.push(extra_permissions_check(r, role));
+    out
+}
+
+fn attached_check(r: &DesiredRole, attached: &[String]) -> Check {
+    let preset = Some(r.preset.as_str());
+    let missing: Vec<&str> = r.attachments().filter(|a| !attached.iter().any(|x| x == a)).collect();
+    match missing.first() {
+        None => Check::pass(
+            SCOPE,
+            preset,
+            "policy-attached",
+            match r.extra_policy_arns.len() {
+                0 => format!("{} attached", r.policy_name),
+                n => format!("{} and {n} declared extra policies attached", r.policy_name),
+            },
+        ),
+        Some(first) => Check::fail(
+            SCOPE,
+            preset,
+            "policy-attached",
+            format!(
+                "{} not attached (attached: [{}])",
+                missing.join(", "),
+                attached.join(", ")
+            ),
+            format!(
+                "`irsagen apply --aws` attaches it (or `aws iam attach-role-policy --role-name {} --policy-arn {first}`)",
+                r.name
+            ),
+        ),
+    }
+}
+
+/// Everything the role may do beyond the bundle: managed policies neither rendered nor
+/// declared in `extraPolicyArns`, and any inline policy (irsagen never writes one).
+fn extra_permissions_check(r: &DesiredRole, role: &LiveRole) -> Check {
+    let preset = Some(r.preset.as_str());
+    let extra: Vec<&str> = role
+        .attached_policy_arns
+        .iter()
+        .map(String::as_str)
+        .filter(|a| !r.attachments().any(|w| w == *a))
+        .collect();
+    let inline = &role.inline_policy_names;
+    if extra.is_empty() && inline.is_empty() {
+        return Check::pass(
+            SCOPE,
+            preset,
+            "policy-extra",
+            "no permissions beyond the bundle (no other managed policy, no inline policy)",
+        );
+    }
+    let mut found = Vec::new();
+    if !extra.is_empty() {
+        found.push(format!(
+            "attached managed policies not in the bundle: [{}]",
+            extra.join(", ")
+        ));
+    }
+    if !inline.is_empty() {
+        found.push(format!("inline policies: [{}]", inline.join(", ")));
+    }
+    Check::fail(
+        SCOPE,
+        preset,
+        "policy-extra",
+        format!("the role has permissions beyond the bundle: {}", found.join("; ")),
+        format!(
+            "irsagen never removes what it did not attach: detach with `aws iam detach-role-policy --role-name {0} --policy-arn ARN`, \
+             delete inline policies with `aws iam delete-role-policy --role-name {0} --policy-name NAME`; or, when the role needs \
+             a managed policy, declare it (`--set {1}.extraPolicyArns=ARN`, or presets.{1}.extraPolicyArns in irsagen.yaml) \
+             and re-render",
+            r.name, r.preset
+        ),
+    )
+}
+
+/// A statement in a comparable form: `Sid` dropped (it grants nothing), a single value read
+/// like a one-element list, lists sorted and de-duplicated, condition keys lowercased (IAM
+/// compares them case-insensitively).
+fn canonical_statement(s: &Value) -> Value {
+    let Some(o) = s.as_object() else {
+        return s.clone();
+    };
+    let mut out = serde_json::Map::new();
+    for (k, v) in o {
+        match k.as_str() {
+            "Sid" => {}
+            "Condition" => {
+                let ops = v.as_object().map(|ops| {
+                    ops.iter()
+                        .map(|(op, m)| {
+                            let m = match m.as_object() {
+                                Some(m) => Value::Object(
+                                    m.iter()
+                                        .map(|(ck, cv)| (ck.to_ascii_lowercase(), canonical(cv)))
+                                        .collect(),
+                                ),
+                                None => canonical(m),
+                            };
+                            (op.clone(), m)
+                        })
+                        .collect()
+                });
+                out.insert(k.clone(), ops.map(Value::Object).unwrap_or_else(|| canonical(v)));
+            }
+            _ => {
+                out.insert(k.clone(), canonical(v));
             }
         }
-        Ok(trust) => out.extend(trust_checks(&trust, d, r, &fix)),
     }
-    out.push(match attached {
-        Err(e) => error_check(preset, "policy-attached", e),
-        Ok(arns) => {
-            let arns = arns.unwrap_or_default();
-            Check::from_bool(
-                SCOPE,
-                preset,
-                "policy-attached",
-                arns.contains(&r.policy_arn),
-                if arns.contains(&r.policy_arn) {
-                    format!("{} attached", r.policy_name)
-                } else {
-                    format!("{} is not attached (attached: [{}])", r.policy_arn, arns.join(", "))
-                },
-                format!("`irsagen apply --aws` attaches it (or `aws iam attach-role-policy --role-name {} --policy-arn {}`)", r.name, r.policy_arn),
-            )
+    Value::Object(out)
+}
+
+fn canonical(v: &Value) -> Value {
+    match v {
+        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), canonical(v))).collect()),
+        Value::Array(a) => {
+            let mut items: Vec<Value> = a
+                .iter()
+                .map(|x| {
+                    if x.is_object() || x.is_array() {
+                        canonical(x)
+                    } else {
+                        x.clone()
+                    }
+                })
+                .collect();
+            items.sort_by_key(|x| x.to_string());
+            items.dedup();
+            Value::Array(items)
         }
-    });
-    out
+        scalar => Value::Array(vec![scalar.clone()]),
+    }
+}
+
+/// At most `max` characters of `s`, marked when cut.
+fn cut(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        None => s.to_string(),
+        Some((i, _)) => format!("{}…", &s[..i]),
+    }
+}
+
+/// `Statement[1] (Sid `x`): Allow sts:AssumeRole to Principal {"AWS":"*"}`, for messages.
+fn describe_statement(i: usize, s: &Value) -> String {
+    let field = |k: &str| s.get(k).map(policy_doc::compact);
+    let sid = s
+        .get("Sid")
+        .and_then(Value::as_str)
+        .map(|x| format!(" (Sid `{x}`)"))
+        .unwrap_or_default();
+    let effect = s.get("Effect").and_then(Value::as_str).unwrap_or("?");
+    let action = match (field("Action"), field("NotAction")) {
+        (Some(a), _) => a,
+        (None, Some(n)) => format!("every action but {n}"),
+        (None, None) => "no action".into(),
+    };
+    let who = match (field("Principal"), field("NotPrincipal")) {
+        (Some(p), _) => format!("to Principal {p}"),
+        (None, Some(n)) => format!("to everyone but NotPrincipal {n}"),
+        (None, None) => "to no principal".into(),
+    };
+    let when = field("Condition").map(|c| format!(" when {c}")).unwrap_or_default();
+    cut(&format!("Statement[{i}]{sid}: {effect} {action} {who}{when}"), 400)
+}
+
+/// Every live statement must be one irsagen rendered: an added statement (another principal,
+/// another provider, `NotPrincipal`, even a Deny) is a difference a reviewer never saw.
+fn trust_statements_check(trust: &Value, r: &DesiredRole, fix: &str) -> Check {
+    let preset = Some(r.preset.as_str());
+    let rendered: Vec<Value> = policy_doc::statements(&r.trust)
+        .into_iter()
+        .map(canonical_statement)
+        .collect();
+    let live = policy_doc::statements(trust);
+    let extra: Vec<String> = live
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| !rendered.contains(&canonical_statement(s)))
+        .map(|(i, s)| describe_statement(i, s))
+        .collect();
+    if extra.is_empty() {
+        return Check::pass(
+            SCOPE,
+            preset,
+            "trust-statements",
+            format!("every statement ({}) is one irsagen rendered", live.len()),
+        );
+    }
+    Check::fail(
+        SCOPE,
+        preset,
+        "trust-statements",
+        format!(
+            "{} of {} statements are not ones irsagen rendered: {}",
+            extra.len(),
+            live.len(),
+            extra.join("; ")
+        ),
+        format!(
+            "a statement irsagen did not render can let other principals assume the role; remove it, or if it is \
+             wanted, keep it out of roles irsagen manages; {fix}"
+        ),
+    )
 }
 
 /// A string or list of strings; anything else counts as none (verify reports, never refuses).
@@ -253,7 +561,7 @@ fn conditions<'a>(stmt: &'a Value, key: &str) -> Vec<(&'a str, Vec<&'a str>)> {
 
 /// The three trust checks. Every Allow statement that trusts this cluster's provider must pin
 /// the exact subject and the audience: one loose statement opens the role to the whole cluster.
-pub(crate) fn trust_checks(trust: &Value, d: &Desired, r: &DesiredRole, fix: &str) -> Vec<Check> {
+fn trust_checks(trust: &Value, d: &Desired, r: &DesiredRole, fix: &str) -> Vec<Check> {
     let preset = Some(r.preset.as_str());
     let provider = &d.oidc.provider.provider_arn;
     let host = &d.oidc.provider.host_path;

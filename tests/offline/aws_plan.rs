@@ -36,6 +36,7 @@ fn empty() -> ReadState {
         oidc_client_ids: None,
         policies: BTreeMap::new(),
         roles: BTreeMap::new(),
+        missing_extra_policies: Vec::new(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The offline suite: everything that needs no AWS and no cluster. `cargo test` runs it.
 
 mod aws_plan;
+mod aws_verify;
 mod bad_input;
 mod check_mode;
 mod cli;

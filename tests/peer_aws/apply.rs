@@ -50,7 +50,7 @@ fn apply_from_empty_then_verify_passes_and_reapply_writes_nothing() {
         let (checks, vstats) = aws::verify_with_stats(&opts(), &bundle).await.unwrap();
         let verify_time = started.elapsed();
         assert_failing(&checks, &[]);
-        assert_eq!(checks.len(), 2 + 3 * 6, "{}", irsagen::report::to_text(&checks));
+        assert_eq!(checks.len(), 2 + 3 * 8, "{}", irsagen::report::to_text(&checks));
         assert_eq!(vstats.writes, 0);
 
         let again = aws::plan(&opts(), &bundle, false).await.unwrap();
@@ -127,7 +127,7 @@ fn cli_apply_twice_then_verify_json() {
         assert!(v.status.success(), "{}", text(&v));
         let report: serde_json::Value = serde_json::from_slice(&v.stdout).unwrap();
         assert_eq!(report["failed"], 0);
-        assert_eq!(report["passed"], 20);
+        assert_eq!(report["passed"], 26);
         assert!(
             report["checks"]
                 .as_array()
@@ -231,6 +231,7 @@ fn drift_in_a_policy_version_and_a_trust_policy_is_planned_and_fixed() {
             &[
                 (Some("cluster-autoscaler"), "policy-document"),
                 (Some("efs-csi-driver"), "trust-subject"),
+                (Some("efs-csi-driver"), "trust-statements"),
             ],
         );
 
@@ -381,7 +382,10 @@ fn an_unmanaged_role_is_refused_until_adopt() {
             arns.contains(&foreign.as_str()) && arns.contains(&policy_of(&bundle, "cluster-autoscaler").as_str()),
             "{arns:?}"
         );
-        assert_failing(&verify(&bundle).await, &[]);
+        // ... and verify reports it: a permission beyond the bundle, named.
+        let checks = verify(&bundle).await;
+        let f = assert_failing(&checks, &[(Some("cluster-autoscaler"), "policy-extra")]);
+        assert!(f[0].detail.contains(&foreign), "{}", f[0].detail);
         // Now managed: a plain apply is a no-op.
         assert!(aws::plan(&opts(), &bundle, false).await.unwrap().is_empty());
     });

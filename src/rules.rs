@@ -102,29 +102,46 @@ pub fn preset_name(field: &str, value: &str) -> Result<()> {
     )
 }
 
-/// IAM tag key: 1-128 characters of letters, digits, spaces and `_.:/=+-@`; `aws:` is reserved.
+/// Characters IAM allows in tag keys and values: letters, digits, spaces and `_.:/=+-@`.
+fn is_tag_char(c: char) -> bool {
+    c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c)
+}
+
+/// Tag keys irsagen writes itself. IAM compares tag keys without regard to case, so a user's
+/// `Managed-By` would collide with irsagen's `managed-by`: the check ignores case.
+const RESERVED_TAG_KEY: &str = crate::component::MANAGED_BY_KEY;
+const RESERVED_TAG_PREFIX: &str = crate::component::TAG_PREFIX;
+
+/// A user's IAM tag key: 1-128 characters of letters, digits, spaces and `_.:/=+-@`; `aws:`
+/// (AWS's own), `managed-by` and `irsagen:*` (irsagen's own) are reserved in any letter case.
 pub fn tag_key(field: &str, value: &str) -> Result<()> {
-    let ok = (1..=128).contains(&value.chars().count())
-        && value
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c))
-        && !value.to_ascii_lowercase().starts_with("aws:");
     check(
-        ok,
+        (1..=128).contains(&value.chars().count()) && value.chars().all(is_tag_char),
         field,
         value,
-        "must be 1-128 letters, digits, spaces and `_.:/=+-@`, not starting with `aws:` (IAM tag key rules)",
+        "must be 1-128 letters, digits, spaces and `_.:/=+-@` (IAM tag key rules)",
+    )?;
+    let lower = value.to_lowercase();
+    check(
+        !lower.starts_with("aws:"),
+        field,
+        value,
+        "must not start with `aws:` in any letter case (reserved for AWS)",
+    )?;
+    check(
+        lower != RESERVED_TAG_KEY && !lower.starts_with(RESERVED_TAG_PREFIX),
+        field,
+        value,
+        &format!(
+            "is reserved: irsagen sets `{RESERVED_TAG_KEY}` and `{RESERVED_TAG_PREFIX}*` itself (IAM tag keys ignore letter case)"
+        ),
     )
 }
 
 /// IAM tag value: 0-256 characters of letters, digits, spaces and `_.:/=+-@`.
 pub fn tag_value(field: &str, value: &str) -> Result<()> {
-    let ok = value.chars().count() <= 256
-        && value
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c));
     check(
-        ok,
+        value.chars().count() <= 256 && value.chars().all(is_tag_char),
         field,
         value,
         "must be at most 256 letters, digits, spaces and `_.:/=+-@` (IAM tag value rules)",
@@ -140,30 +157,70 @@ pub struct Issuer {
     pub host_path: String,
 }
 
-/// OIDC issuer URL: `https://host[/path]`, no query, fragment, user info or whitespace.
+/// A DNS name: dot-separated labels of 1-63 letters, digits and `-` (not at either end), at
+/// most 253 characters, at least two labels, and a last label that is not all digits (so an
+/// IP address is not one).
+fn is_dns_name(host: &str) -> bool {
+    let labels: Vec<&str> = host.split('.').collect();
+    host.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|l| {
+            let b = l.as_bytes();
+            (1..=63).contains(&b.len())
+                && b[0] != b'-'
+                && b[b.len() - 1] != b'-'
+                && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+        })
+        && !labels[labels.len() - 1].bytes().all(|c| c.is_ascii_digit())
+}
+
+/// OIDC issuer URL: `https://` and a DNS host name, then an optional path of letters, digits
+/// and `./-_` without empty, `.` or `..` segments (IAM keys the provider by this text, so two
+/// spellings of one URL would be two providers); no port, query, fragment, user info or
+/// whitespace.
 pub fn oidc_issuer(field: &str, value: &str) -> Result<Issuer> {
     let fail = |rule: &str| Err(Error::invalid(field, value, rule));
     let Some(rest) = value.strip_prefix("https://") else {
         return fail("must start with `https://` (IAM only trusts https issuers)");
     };
     let rest = rest.trim_end_matches('/');
-    let host = rest.split('/').next().unwrap_or("");
+    let mut parts = rest.split('/');
+    let host = parts.next().unwrap_or("");
     if host.is_empty() {
         return fail("must name a host after `https://`");
     }
-    if !host
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
-    {
-        return fail("host must be letters, digits, `.` and `-` (no port, user info or spaces)");
+    if !is_dns_name(host) {
+        return fail(
+            "host must be a DNS name: dot-separated labels of letters, digits and `-` (no IP address, port, user info or spaces)",
+        );
     }
-    if !rest.bytes().all(|b| b.is_ascii_alphanumeric() || b"./-_".contains(&b)) || rest.contains("//") {
-        return fail("path must be letters, digits and `./-_` (no query, fragment or empty segment)");
+    for segment in parts {
+        if !segment
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-_".contains(&b))
+        {
+            return fail("path must be letters, digits and `./-_` (no query, fragment or spaces)");
+        }
+        if matches!(segment, "" | "." | "..") {
+            return fail("path must not have empty, `.` or `..` segments");
+        }
     }
     Ok(Issuer {
         url: format!("https://{rest}"),
         host_path: rest.to_string(),
     })
+}
+
+/// The region an EKS issuer host names (`oidc.eks.<region>.amazonaws.com`, or `.com.cn` in
+/// China), or `None` for any other host (a self-hosted issuer names no region).
+pub fn eks_issuer_region(host_path: &str) -> Option<String> {
+    // Host names ignore case; `OIDC.EKS.EU-WEST-1.AMAZONAWS.COM` names eu-west-1 too.
+    let host = host_path.split('/').next()?.to_ascii_lowercase();
+    let rest = host.strip_prefix("oidc.eks.")?;
+    rest.strip_suffix(".amazonaws.com")
+        .or_else(|| rest.strip_suffix(".amazonaws.com.cn"))
+        .filter(|r| !r.is_empty() && !r.contains('.'))
+        .map(str::to_string)
 }
 
 #[cfg(test)]

@@ -3,7 +3,10 @@
 mod bad_input;
 mod check_mode;
 mod cli;
+mod fuzz;
 mod guide;
+mod long_names;
+mod readme;
 mod setup_script;
 mod snapshots;
 mod support;

@@ -7,6 +7,7 @@ mod fuzz;
 mod guide;
 mod long_names;
 mod readme;
+mod scripts;
 mod setup_script;
 mod snapshots;
 mod support;

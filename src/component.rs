@@ -160,10 +160,7 @@ pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Res
 
     let role_name = match &o.role_name {
         Some(r) => r.clone(),
-        None => names::bounded(
-            &format!("irsa-{}-{}-{}", ctx.cluster, namespace, service_account.name),
-            64,
-        ),
+        None => names::role_name(&ctx.cluster, &namespace, &service_account.name),
     };
     rules::role_name(&field("roleName"), &role_name)?;
     let policy_name = o.policy_name.clone().unwrap_or_else(|| p.policy.name.clone());
@@ -209,13 +206,6 @@ pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Res
         let f = field(&format!("tags.{k}"));
         rules::tag_key(&f, k)?;
         rules::tag_value(&f, v)?;
-        if k == MANAGED_BY_KEY || k.starts_with(TAG_PREFIX) {
-            return Err(Error::invalid(
-                f,
-                k,
-                format!("is reserved: irsagen sets `{MANAGED_BY_KEY}` and `{TAG_PREFIX}*` itself"),
-            ));
-        }
         tags.insert(k.clone(), v.clone());
     }
     if tags.len() > 50 {

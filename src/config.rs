@@ -26,8 +26,11 @@ pub struct ConfigFile {
     /// Tags put on every role irsagen manages (the guide's "Tag Resources" practice).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
-    /// Presets to render, each with optional overrides. An empty map `{}` takes the defaults.
-    /// Without this key (and without `--preset`) the guide's three presets are rendered.
+    /// Presets to render, each with optional overrides. `{}` or nothing (`ebs-csi-driver:`)
+    /// takes the preset's defaults. Without this key (and without `--preset`) the guide's
+    /// three presets are rendered; an empty map selects none, which is an error.
+    #[serde(default, deserialize_with = "preset_map")]
+    #[schemars(with = "Option<BTreeMap<String, Option<PresetOverrides>>>")]
     pub presets: Option<BTreeMap<String, PresetOverrides>>,
     /// Several clusters in one file, by EKS cluster name; `--cluster NAME` (or `cluster:`) picks
     /// one. Each entry's values win over the top-level ones, which act as shared defaults.
@@ -51,9 +54,27 @@ pub struct ClusterEntry {
     /// Tags added to the top-level ones for this cluster's roles.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
-    /// Presets for this cluster; each preset's overrides are merged over the top-level ones.
-    /// Without this key the top-level selection applies.
+    /// Presets for this cluster, added to the top-level ones; a preset in both has this
+    /// entry's overrides merged over the top-level ones. Without this key the top-level
+    /// selection applies as is.
+    #[serde(default, deserialize_with = "preset_map")]
+    #[schemars(with = "Option<BTreeMap<String, Option<PresetOverrides>>>")]
     pub presets: Option<BTreeMap<String, PresetOverrides>>,
+    /// `true`: this entry's `presets:` is the whole selection for this cluster instead of
+    /// being added to the top-level one (the top-level overrides of a preset it keeps still
+    /// apply). For a cluster that needs fewer presets.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replace_presets: bool,
+}
+
+/// `presets:` where a preset without overrides may be written `name:` (YAML null) as well as
+/// `name: {}`: both mean "the preset's defaults", which is what a newcomer means by either.
+fn preset_map<'de, D>(d: D) -> std::result::Result<Option<BTreeMap<String, PresetOverrides>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let raw: Option<BTreeMap<String, Option<PresetOverrides>>> = Option::deserialize(d)?;
+    Ok(raw.map(|m| m.into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect()))
 }
 
 impl ConfigFile {
@@ -64,12 +85,12 @@ impl ConfigFile {
             return Ok(self.clone());
         };
         let known = || clusters.keys().cloned().collect::<Vec<_>>().join(", ");
-        let name = cluster.or(self.cluster.as_deref()).ok_or_else(|| {
-            Error::invalid(
-                "--cluster",
-                "",
-                format!("is required: the config file holds several clusters ({})", known()),
-            )
+        let name = cluster.or(self.cluster.as_deref()).ok_or_else(|| Error::Missing {
+            field: "--cluster".into(),
+            how: format!(
+                "the config file holds several clusters ({}); pass --cluster NAME or set `cluster:` in irsagen.yaml",
+                known()
+            ),
         })?;
         let entry = clusters.get(name).ok_or_else(|| {
             Error::invalid(
@@ -80,17 +101,6 @@ impl ConfigFile {
         })?;
         let mut tags = self.tags.clone();
         tags.extend(entry.tags.clone());
-        let presets = match (&self.presets, &entry.presets) {
-            (base, None) => base.clone(),
-            (base, Some(own)) => Some(
-                own.iter()
-                    .map(|(k, o)| {
-                        let shared = base.as_ref().and_then(|b| b.get(k)).cloned().unwrap_or_default();
-                        (k.clone(), crate::overrides::merge(&shared, o))
-                    })
-                    .collect(),
-            ),
-        };
         Ok(ConfigFile {
             cluster: Some(name.to_string()),
             region: entry.region.clone().or_else(|| self.region.clone()),
@@ -98,21 +108,59 @@ impl ConfigFile {
             partition: entry.partition.clone().or_else(|| self.partition.clone()),
             oidc_issuer: entry.oidc_issuer.clone().or_else(|| self.oidc_issuer.clone()),
             tags,
-            presets,
+            presets: merge_presets(name, self.presets.as_ref(), entry)?,
             clusters: None,
         })
     }
 }
 
+/// An entry's presets over the top-level ones: added to them (or replacing the selection with
+/// `replacePresets: true`), each preset's overrides merged over its top-level overrides.
+fn merge_presets(
+    name: &str,
+    base: Option<&BTreeMap<String, PresetOverrides>>,
+    entry: &ClusterEntry,
+) -> Result<Option<BTreeMap<String, PresetOverrides>>> {
+    let Some(own) = &entry.presets else {
+        if entry.replace_presets {
+            return Err(Error::invalid(
+                format!("clusters.{name}.replacePresets"),
+                "true",
+                "needs this entry's own `presets:` (the presets that replace the top-level ones)",
+            ));
+        }
+        return Ok(base.cloned());
+    };
+    let mut out = if entry.replace_presets {
+        BTreeMap::new()
+    } else {
+        base.cloned().unwrap_or_default()
+    };
+    for (k, o) in own {
+        let shared = base.and_then(|b| b.get(k)).cloned().unwrap_or_default();
+        out.insert(k.clone(), crate::overrides::merge(&shared, o));
+    }
+    Ok(Some(out))
+}
+
 impl ConfigFile {
     /// Reads and parses a config file; errors carry the path, line and column.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
             action: "cannot read config file",
             path: path.to_path_buf(),
             source,
         })?;
-        Self::parse(&path.display().to_string(), &text)
+        let origin = path.display().to_string();
+        // A file that is not UTF-8 is bad input (exit 2), not a failing file system.
+        let text = String::from_utf8(bytes).map_err(|e| Error::Parse {
+            path: origin.clone(),
+            message: format!(
+                "is not UTF-8 text (invalid byte at offset {}); save it as UTF-8",
+                e.utf8_error().valid_up_to()
+            ),
+        })?;
+        Self::parse(&origin, &text)
     }
 
     /// Parses config text; `origin` names it in errors.

@@ -55,18 +55,27 @@ pub struct Context {
 impl Context {
     /// Validates raw inputs. Required: cluster, region, account.
     pub fn new(inputs: &ClusterInputs) -> Result<Self> {
-        let need = |v: &Option<String>, flag: &str, what: &str| {
-            v.clone().ok_or_else(|| {
-                crate::Error::invalid(
-                    flag,
-                    "",
-                    format!("is required: give {what} with {flag} or in the config file"),
-                )
+        let need = |v: &Option<String>, flag: &str, how: &str| {
+            v.clone().ok_or_else(|| crate::Error::Missing {
+                field: flag.to_string(),
+                how: how.to_string(),
             })
         };
-        let cluster = need(&inputs.cluster, "--cluster", "the EKS cluster name")?;
-        let region = need(&inputs.region, "--region", "the cluster's AWS region")?;
-        let account = need(&inputs.account, "--account", "the 12-digit AWS account id (or `auto`)")?;
+        let cluster = need(
+            &inputs.cluster,
+            "--cluster",
+            "pass --cluster NAME (the EKS cluster name) or set `cluster:` in irsagen.yaml",
+        )?;
+        let region = need(
+            &inputs.region,
+            "--region",
+            "pass --region REGION (the cluster's AWS region) or set `region:` in irsagen.yaml",
+        )?;
+        let account = need(
+            &inputs.account,
+            "--account",
+            "pass --account ID (12 digits, or `auto` to ask STS) or set `account:` in irsagen.yaml",
+        )?;
         rules::cluster_name("--cluster", &cluster)?;
         rules::account_id("--account", &account)?;
         let explicit = inputs
@@ -79,6 +88,18 @@ impl Context {
             None => None,
             Some(url) => {
                 let issuer = rules::oidc_issuer("--oidc-issuer", url)?;
+                // An EKS issuer's host names its cluster's region; another region's issuer is
+                // another cluster's, and roles trusting it would never be assumable here.
+                let named = rules::eks_issuer_region(&issuer.host_path);
+                if let Some(named) = named.filter(|r| *r != region) {
+                    return Err(crate::Error::invalid(
+                        "--oidc-issuer",
+                        url,
+                        format!(
+                            "is an EKS issuer of region `{named}` but the cluster is in `{region}`: pass the issuer of this cluster (`--oidc-issuer auto` asks EKS) or fix --region"
+                        ),
+                    ));
+                }
                 Some(OidcProvider {
                     provider_arn: format!("arn:{partition}:iam::{account}:oidc-provider/{}", issuer.host_path),
                     issuer_url: issuer.url,

@@ -51,6 +51,18 @@ impl Inputs {
         };
         names.sort();
         names.dedup();
+        if names.is_empty() {
+            // `presets: {}` (or an entry's `replacePresets` with `{}`) selects nothing; an
+            // empty bundle is never what was meant.
+            return Err(crate::Error::invalid(
+                "presets",
+                "{}",
+                format!(
+                    "no presets selected; add one, e.g. `presets: {{{}: {{}}}}` in irsagen.yaml or `--preset {}` (or remove `presets:` for the guide's three)",
+                    DEFAULT_PRESETS[0], DEFAULT_PRESETS[0]
+                ),
+            ));
+        }
         let mut sets: BTreeMap<String, PresetOverrides> = BTreeMap::new();
         for s in &self.sets {
             overrides::apply_set(&mut sets, s)?;

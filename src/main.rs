@@ -7,13 +7,20 @@ use clap::Parser;
 
 fn main() {
     let args = cli::args::Cli::parse();
+    let json = args.json_output();
     let code = match cli::commands::run(args) {
         Ok(code) => code,
         Err(e) => {
             if let irsagen::Error::Stale { diff, .. } = &e {
                 print!("{diff}");
             }
-            eprintln!("error: {e}");
+            match (json, &e) {
+                // With `-o json` stdout holds one JSON document: the error object, unless the
+                // report (checks that failed) is already there; then the object goes to stderr.
+                (true, irsagen::Error::ChecksFailed { .. }) => eprint!("{}", e.to_json()),
+                (true, _) => print!("{}", e.to_json()),
+                (false, _) => eprintln!("error: {e}"),
+            }
             e.exit_code()
         }
     };

@@ -12,6 +12,17 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// Whether the command was asked for `-o json`: its errors are JSON then too.
+    pub fn json_output(&self) -> bool {
+        match &self.command {
+            Command::Whoami(c) => c.output == Format::Json,
+            Command::Verify(c) => c.output == Format::Json,
+            _ => false,
+        }
+    }
+}
+
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {

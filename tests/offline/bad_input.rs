@@ -8,12 +8,9 @@ use serde_json::Value;
 fn refused(extra: &[&str], expect: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    assert!(
-        render_cmd(&["--out-dir", out.to_str().unwrap()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    // `output()`, not `status()`: the child's "wrote …" lines stay out of the test log.
+    let first = render_cmd(&["--out-dir", out.to_str().unwrap()]).output().unwrap();
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
     let before = tree(&out);
     let mut cmd = render_cmd(&["--out-dir", out.to_str().unwrap()]);
     cmd.args(extra);
@@ -44,7 +41,10 @@ fn each_invalid_field_is_refused_and_named() {
     refused(&["--partition", "aws-cn"], &["--partition", "`aws-cn`", "us-east-1"]);
     refused(&["--partition", "azure"], &["--partition", "`azure`"]);
     refused(&["--oidc-issuer", "http://oidc.example"], &["--oidc-issuer", "https"]);
-    refused(&["--oidc-issuer", "https://x/a?b=c"], &["--oidc-issuer", "query"]);
+    refused(
+        &["--oidc-issuer", "https://x.example/a?b=c"],
+        &["--oidc-issuer", "query"],
+    );
     refused(
         &["--set", "cluster-autoscaler.namespace=Kube-System"],
         &["presets.cluster-autoscaler.namespace", "DNS-1123"],
@@ -231,4 +231,268 @@ fn flags_that_need_out_dir() {
     let o = render_cmd(&["--check"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--out-dir"));
+}
+
+#[test]
+fn issuer_urls_need_a_dns_host_and_a_plain_path() {
+    for (url, rule) in [
+        (
+            "https://oidc.eks.us-east-1.amazonaws.com/id/../ABC",
+            "`.` or `..` segments",
+        ),
+        (
+            "https://oidc.eks.us-east-1.amazonaws.com/./id/ABC",
+            "`.` or `..` segments",
+        ),
+        ("https://oidc.eks.us-east-1.amazonaws.com/id/..", "`.` or `..` segments"),
+        ("https://oidc.eks.us-east-1.amazonaws.com/id//ABC", "empty"),
+        ("https://127.0.0.1/id/ABC", "DNS name"),
+        ("https://localhost/id/ABC", "DNS name"),
+        ("https://-oidc.example.com/x", "DNS name"),
+        ("https://oidc..example.com/x", "DNS name"),
+        ("https://oidc.example-.com/x", "DNS name"),
+        ("https://user@oidc.example.com/x", "DNS name"),
+        ("https://oidc.example.com:8443/x", "DNS name"),
+        ("https://[::1]/x", "DNS name"),
+    ] {
+        refused(
+            &["--oidc-issuer", url],
+            &["invalid --oidc-issuer", &format!("`{url}`"), rule],
+        );
+    }
+    let label = "a".repeat(63);
+    let ok = format!("https://{label}.example.com/id/x.y-z_1");
+    assert!(
+        render_cmd(&["--oidc-issuer", &ok]).output().unwrap().status.success(),
+        "a 63-character label passes"
+    );
+    let long = format!("https://{label}a.example.com/id/x");
+    refused(&["--oidc-issuer", &long], &["DNS name"]);
+}
+
+#[test]
+fn an_eks_issuer_of_another_region_is_refused_and_other_hosts_stay_allowed() {
+    let other = "https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE";
+    refused(
+        &["--oidc-issuer", other],
+        &[
+            "--oidc-issuer",
+            "region `eu-west-1`",
+            "cluster is in `us-east-1`",
+            "--oidc-issuer auto",
+        ],
+    );
+    refused(
+        &["--oidc-issuer", "https://OIDC.EKS.EU-WEST-1.AMAZONAWS.COM/id/X"],
+        &["region `eu-west-1`"],
+    );
+    for (region, url) in [
+        ("eu-west-1", other),
+        ("cn-north-1", "https://oidc.eks.cn-north-1.amazonaws.com.cn/id/X"),
+        ("us-east-1", "https://token.actions.githubusercontent.com"),
+        ("us-east-1", "https://oidc.example.com/eks/us-west-2"),
+    ] {
+        let mut c = irsagen();
+        c.args([
+            "render",
+            "--cluster",
+            "c",
+            "--account",
+            "123456789012",
+            "--region",
+            region,
+            "--oidc-issuer",
+            url,
+        ]);
+        let o = c.output().unwrap();
+        assert!(
+            o.status.success(),
+            "{region} {url}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    refused(
+        &[
+            "--region",
+            "cn-north-1",
+            "--oidc-issuer",
+            "https://oidc.eks.cn-northwest-1.amazonaws.com.cn/id/X",
+        ],
+        &["region `cn-northwest-1`", "cluster is in `cn-north-1`"],
+    );
+}
+
+#[test]
+fn reserved_tag_keys_are_refused_in_any_letter_case() {
+    for key in [
+        "managed-by",
+        "Managed-By",
+        "MANAGED-BY",
+        "irsagen:cluster",
+        "IrsaGen:Preset",
+        "irsagen:new",
+    ] {
+        refused(
+            &["--set", &format!("ebs-csi-driver.tags.{key}=x")],
+            &[
+                &format!("presets.ebs-csi-driver.tags.{key}"),
+                "reserved",
+                "ignore letter case",
+            ],
+        );
+    }
+    refused(&["--set", "ebs-csi-driver.tags.AWS:owner=x"], &["`aws:`"]);
+    // The same rule for the config file's top-level tags.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("irsagen.yaml");
+    std::fs::write(&cfg, "tags: {Managed-By: terraform}\n").unwrap();
+    refused(&["--config", cfg.to_str().unwrap()], &["tags.Managed-By", "reserved"]);
+    // Near misses are ordinary tags.
+    let o = render_cmd(&[
+        "--set",
+        "ebs-csi-driver.tags.managed-by-team=x",
+        "--set",
+        "ebs-csi-driver.tags.irsagen=x",
+    ])
+    .output()
+    .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn tag_keys_and_values_follow_iam_characters_and_lengths() {
+    for key in ["a\"b", "a$b", "a{b", "a'b", "a;b", "a\tb", "a*b", "a,b"] {
+        refused(
+            &["--set", &format!("ebs-csi-driver.tags.{key}=x")],
+            &["IAM tag key rules"],
+        );
+    }
+    refused(
+        &["--set", "ebs-csi-driver.tags.a\nb=x"],
+        &["IAM tag key rules", "`a\\nb`"],
+    );
+    for v in ["a$b", "a\"b", "a\nb", "a;b", "a*b"] {
+        refused(
+            &["--set", &format!("ebs-csi-driver.tags.k={v}")],
+            &["IAM tag value rules"],
+        );
+    }
+    let legal_key = "Kéy 1_.:/+-@";
+    let o = render_cmd(&["--set", &format!("ebs-csi-driver.tags.{legal_key}=Välue 2_.:/=+-@")])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Lengths count characters: 128 (key) and 256 (value) pass, one more fails.
+    let at = |n: usize| "é".repeat(n);
+    let ok = render_cmd(&["--set", &format!("ebs-csi-driver.tags.{}={}", at(128), at(256))])
+        .output()
+        .unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    refused(&["--set", &format!("ebs-csi-driver.tags.{}=x", at(129))], &["1-128"]);
+    refused(
+        &["--set", &format!("ebs-csi-driver.tags.k={}", at(257))],
+        &["at most 256"],
+    );
+}
+
+#[test]
+fn messages_escape_control_characters_and_cut_long_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let o = render_cmd(&[
+        "--out-dir",
+        out.to_str().unwrap(),
+        "--cluster",
+        "a\u{1b}[2Jb\u{7}\u{202e}c",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("`a\\u{1b}[2Jb\\u{7}\\u{202e}c`"), "{err}");
+    assert!(
+        !err.contains('\u{1b}') && !err.contains('\u{7}') && !err.contains('\u{202e}'),
+        "{err:?}"
+    );
+    assert!(!out.exists(), "nothing written");
+
+    let huge = "n".repeat(100 * 1024);
+    let o = render_cmd(&["--cluster", &huge]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.len() < 600,
+        "a 100 KB name gives a short message ({} bytes)",
+        err.len()
+    );
+    assert!(
+        err.contains(&format!("… ({} more characters)", huge.len() - 200)),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_config_file_that_is_not_utf8_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("irsagen.yaml");
+    std::fs::write(&cfg, b"cluster: c\xff\xfe\nregion: us-east-1\n").unwrap();
+    refused(
+        &["--config", cfg.to_str().unwrap()],
+        &["irsagen.yaml", "not UTF-8", "offset 10"],
+    );
+    // A missing file stays an environment failure (3), the README's rule for the file system.
+    let o = render_cmd(&["--config", dir.path().join("nope.yaml").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3));
+}
+
+#[test]
+fn config_errors_say_error_once_and_name_the_file_in_the_snippet() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("irsagen.yaml");
+    std::fs::write(&cfg, "cluster: c\nclustr: typo\n").unwrap();
+    let o = render_cmd(&["--config", cfg.to_str().unwrap()]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.matches("error:").count(), 1, "{err}");
+    assert!(err.contains(&format!("{}:2:1", cfg.display())), "{err}");
+    assert!(!err.contains("<input>"), "{err}");
+}
+
+#[test]
+fn an_empty_presets_map_is_no_presets_selected() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("irsagen.yaml");
+    std::fs::write(&cfg, "presets: {}\n").unwrap();
+    refused(
+        &["--config", cfg.to_str().unwrap()],
+        &[
+            "invalid presets `{}`",
+            "no presets selected",
+            "presets: {cluster-autoscaler: {}}",
+            "--preset cluster-autoscaler",
+        ],
+    );
+}
+
+#[test]
+fn required_values_name_the_flag_and_the_config_key() {
+    for (drop, flag, key) in [
+        (0, "--cluster", "cluster:"),
+        (2, "--region", "region:"),
+        (4, "--account", "account:"),
+    ] {
+        let mut args: Vec<&str> = GUIDE_ARGS.to_vec();
+        args.drain(drop..drop + 2);
+        let o = irsagen().arg("render").args(&args).output().unwrap();
+        assert_eq!(o.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.starts_with(&format!("error: {flag} is required: pass {flag} ")),
+            "{err}"
+        );
+        assert!(err.contains(&format!("`{key}` in irsagen.yaml")), "{err}");
+        assert!(!err.contains("``"), "{err}");
+    }
 }

@@ -6,12 +6,9 @@ use std::process::Command;
 fn script_path() -> (tempfile::TempDir, std::path::PathBuf) {
     let t = tempfile::tempdir().unwrap();
     let out = t.path().join("out");
-    assert!(
-        render_cmd(&["--out-dir", out.to_str().unwrap()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    // `output()`, not `status()`: the child's "wrote …" lines stay out of the test log.
+    let o = render_cmd(&["--out-dir", out.to_str().unwrap()]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     (t, out.join("setup-irsa.sh"))
 }
 

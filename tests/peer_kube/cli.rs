@@ -107,8 +107,13 @@ fn cli_apply_and_verify_with_context() {
         &["--context", "irsagen-nobody"],
     ));
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    // With -o json the error is the JSON document on stdout.
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json error");
+    assert_eq!(v["exitCode"], 3, "{}", text(&o));
     assert!(
-        String::from_utf8_lossy(&o.stderr)
+        v["error"]
+            .as_str()
+            .unwrap_or_default()
             .contains("RBAC denied `list serviceaccounts` at cluster scope for user irsagen-nobody"),
         "{}",
         text(&o)

@@ -1,0 +1,178 @@
+//! The README's own examples, executed as written: the quick start's render, the `render`
+//! section's command, the config file example and the multi-cluster example. Blocks are found
+//! by the `<!-- readme-test: NAME -->` comment on the line before their fence, so editing the
+//! prose around them never breaks this test, and editing a block is tested.
+
+use crate::support::*;
+use std::path::Path;
+
+fn readme() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap()
+}
+
+/// The fenced block after `<!-- readme-test: NAME -->`.
+fn block(readme: &str, name: &str) -> String {
+    let marker = format!("<!-- readme-test: {name} -->");
+    let after = readme
+        .split_once(&marker)
+        .unwrap_or_else(|| panic!("README.md has no `{marker}`"))
+        .1;
+    let mut lines = after.lines().skip(1);
+    let fence = lines.next().unwrap_or_default();
+    assert!(
+        fence.starts_with("```"),
+        "`{marker}` is not followed by a fenced block: {fence}"
+    );
+    lines
+        .take_while(|l| !l.starts_with("```"))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// The shell commands of a block: comments dropped, `\` continuations joined.
+fn commands(block: &str) -> Vec<String> {
+    block
+        .replace("\\\n", " ")
+        .lines()
+        .map(|l| l.split(" #").next().unwrap_or_default().trim().to_string())
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect()
+}
+
+/// Runs `irsagen ARGS…` (the README's words, split on spaces) in `dir`; stdout on success.
+fn run_in(dir: &Path, words: &[&str]) -> String {
+    assert!(
+        words.iter().all(|w| !w.contains(['"', '\'', '$', '`', '*'])),
+        "the test splits on spaces only; quote-free commands keep it honest: {words:?}"
+    );
+    let o = irsagen().args(words).current_dir(dir).output().unwrap();
+    assert!(o.status.success(), "{words:?}: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap()
+}
+
+fn policies(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir.join("iam"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+const ALL: [&str; 3] = ["cluster-autoscaler", "ebs-csi-driver", "efs-csi-driver"];
+
+#[test]
+fn readme_quick_start_renders() {
+    let cmds = commands(&block(&readme(), "quick-start"));
+    let render = cmds
+        .iter()
+        .find_map(|c| c.strip_prefix("cargo run --release -- "))
+        .expect("the quick start runs `cargo run --release -- render …`");
+    // `cargo run --release --` runs the binary this suite was built with, with these words.
+    let dir = tempfile::tempdir().unwrap();
+    run_in(dir.path(), &render.split_whitespace().collect::<Vec<_>>());
+    let out = dir.path().join("rendered");
+    assert_eq!(policies(&out), ALL);
+    assert!(out.join("eksctl/cluster-config.yaml").is_file());
+    assert!(out.join("setup-irsa.sh").is_file());
+    assert!(
+        cmds.contains(&"cargo test".to_string()),
+        "and says how to run the tests"
+    );
+}
+
+#[test]
+fn readme_render_section_command_renders() {
+    let cmds = commands(&block(&readme(), "render"));
+    assert_eq!(cmds.len(), 1, "{cmds:?}");
+    let words: Vec<&str> = cmds[0].split_whitespace().collect();
+    assert_eq!(words[0], "irsagen");
+    let dir = tempfile::tempdir().unwrap();
+    run_in(dir.path(), &words[1..]);
+    let out = dir.path().join("rendered");
+    assert_eq!(policies(&out), ALL);
+    let trust = std::fs::read_to_string(out.join("iam/cluster-autoscaler/trust-policy.json")).unwrap();
+    assert!(trust.contains("oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"));
+    let ca = std::fs::read_to_string(out.join("eksctl/cluster-config.yaml")).unwrap();
+    assert!(
+        ca.contains("Environment") && ca.contains("production"),
+        "the --set tag reaches eksctl"
+    );
+}
+
+/// Writes the block `config` as `irsagen.yaml` and runs every command of `command`.
+fn config_example(config: &str, command: &str) -> tempfile::TempDir {
+    let text = readme();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("irsagen.yaml"), block(&text, config)).unwrap();
+    let cmds = commands(&block(&text, command));
+    assert!(!cmds.is_empty());
+    for c in cmds {
+        let words: Vec<&str> = c.split_whitespace().collect();
+        assert_eq!(words[0], "irsagen", "{c}");
+        run_in(dir.path(), &words[1..]);
+    }
+    dir
+}
+
+#[test]
+fn readme_config_file_example_renders() {
+    let dir = config_example("config", "config-command");
+    let out = dir.path().join("rendered");
+    assert_eq!(
+        policies(&out),
+        ALL,
+        "`ebs-csi-driver:` alone selects it with its defaults"
+    );
+    let helm = std::fs::read_to_string(out.join("helm/cluster-autoscaler-values.yaml")).unwrap();
+    assert!(
+        helm.contains("irsa-smallest-cluster-smallest-cluster-autoscaler"),
+        "{helm}"
+    );
+    assert!(
+        !out.join("kubernetes/cluster-autoscaler/serviceaccount.yaml").exists(),
+        "serviceAccountCreatedBy: helm"
+    );
+    let eksctl = std::fs::read_to_string(out.join("eksctl/cluster-config.yaml")).unwrap();
+    assert!(eksctl.contains("Application") && eksctl.contains("smallest-self-host"));
+}
+
+#[test]
+fn readme_multi_cluster_example_renders_every_preset() {
+    let dir = config_example("multi-cluster", "multi-cluster-command");
+    let out = dir.path().join("rendered/smallest-staging");
+    assert_eq!(
+        policies(&out),
+        ALL,
+        "the entry's preset override does not drop the other presets"
+    );
+    let eksctl = std::fs::read_to_string(out.join("eksctl/cluster-config.yaml")).unwrap();
+    assert!(eksctl.contains("eu-west-1"));
+    assert!(eksctl.contains("arn:aws:iam::210987654321:role/irsa-smallest-staging-kube-system-ebs-csi-controller-sa"));
+    assert!(eksctl.contains("irsa-smallest-staging-smallest-cluster-autoscaler"));
+
+    // The example's other entries, as the prose describes them.
+    let run = |cluster: &str| {
+        let sub = format!("rendered/{cluster}");
+        run_in(
+            dir.path(),
+            &[
+                "render",
+                "--config",
+                "irsagen.yaml",
+                "--cluster",
+                cluster,
+                "--out-dir",
+                &sub,
+            ],
+        );
+        policies(&dir.path().join(sub))
+    };
+    assert_eq!(run("smallest-dev"), ["ebs-csi-driver"], "replacePresets: true");
+    assert_eq!(run("smallest-cluster"), ALL);
+    assert!(
+        dir.path()
+            .join("rendered/smallest-cluster/iam/ebs-csi-driver/trust-policy.json")
+            .is_file()
+    );
+}

@@ -222,9 +222,16 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_or_non_regular_manifest_reads_as_none() {
+    fn a_missing_oversized_or_non_regular_manifest_reads_as_none() {
         let t = tempfile::tempdir().unwrap();
         assert_eq!(read(t.path()).unwrap(), None);
+        let mut big = br#"{"files": {"a": "x"}}"#.to_vec();
+        std::fs::write(t.path().join(NAME), &big).unwrap();
+        assert_eq!(read(t.path()).unwrap().unwrap().len(), 1);
+        big.resize(READ_LIMIT as usize + 1, b' ');
+        std::fs::write(t.path().join(NAME), &big).unwrap();
+        assert_eq!(read(t.path()).unwrap(), None, "too large to be ours");
+        std::fs::remove_file(t.path().join(NAME)).unwrap();
         std::fs::create_dir(t.path().join(NAME)).unwrap();
         assert_eq!(read(t.path()).unwrap(), None);
     }

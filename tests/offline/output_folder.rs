@@ -172,6 +172,11 @@ fn write_report_counts_are_exact() {
             ..Default::default()
         }
     );
+    assert_eq!(
+        emit::compare(&bundle, dir).unwrap().differences(),
+        0,
+        "a write with nothing to do leaves the manifest complete"
+    );
 
     // One file edited by hand, one stale temp, then a render without efs-csi-driver.
     std::fs::write(dir.join("README.md"), "edited\n").unwrap();
@@ -238,7 +243,134 @@ fn write_report_counts_are_exact() {
         "emptied folder removed"
     );
     assert!(dir.join("iam").is_dir(), "a folder with other files stays");
-    assert_eq!(emit::compare(&fewer, dir).unwrap().differences(), 0);
+    let mut unchanged: Vec<String> = fewer.artifacts.iter().map(|a| a.path.clone()).collect();
+    unchanged.push(manifest::NAME.to_string());
+    unchanged.sort();
+    assert_eq!(
+        emit::compare(&fewer, dir).unwrap(),
+        emit::Comparison {
+            unchanged: unchanged.clone(),
+            ..Default::default()
+        }
+    );
+
+    // A hand edit undone by the same render: the file and the manifest are written again, so
+    // no "writing" manifest is left behind.
+    std::fs::write(dir.join("setup-irsa.sh"), "edited\n").unwrap();
+    let r = emit::write(&fewer, dir, &opts).unwrap();
+    assert_eq!(r.written, vec![manifest::NAME.to_string(), "setup-irsa.sh".to_string()]);
+    assert_eq!(emit::compare(&fewer, dir).unwrap().unchanged, unchanged);
+}
+
+#[test]
+fn a_rendered_path_that_leaves_the_folder_is_refused_and_nothing_written() {
+    let t = tempfile::tempdir().unwrap();
+    for bad in ["../escape.txt", "/tmp/abs.txt", manifest::NAME, "a//b"] {
+        let mut bundle = guide_bundle();
+        let mut a = bundle.artifacts[0].clone();
+        a.path = bad.to_string();
+        bundle.artifacts.push(a);
+        let dir = t.path().join("out");
+        let e = emit::write(&bundle, &dir, &WriteOptions::default()).unwrap_err();
+        assert!(
+            matches!(&e, irsagen::Error::RenderedInvalid { path, .. } if path == bad),
+            "{bad}: {e}"
+        );
+        assert_eq!(e.exit_code(), 2);
+        assert!(!dir.exists(), "{bad}: nothing written");
+        let e = emit::check(&bundle, &dir, "irsagen render", Default::default()).unwrap_err();
+        assert!(e.to_string().contains("stay inside the output folder"), "{e}");
+    }
+}
+
+#[test]
+fn a_huge_file_in_the_folder_is_stale_not_read_and_replaced() {
+    let t = tempfile::tempdir().unwrap();
+    ok(&run(t.path(), &[]));
+    std::fs::write(t.path().join("README.md"), vec![b'x'; (16 << 20) + 1]).unwrap();
+    let o = run(t.path(), &["--check"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("a/README.md is larger than 16777216 bytes"));
+    ok(&run(t.path(), &[]));
+    assert_eq!(run(t.path(), &["--check"]).status.code(), Some(0));
+}
+
+#[test]
+fn check_of_a_folder_that_does_not_exist_is_stale_and_creates_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("nope");
+    let o = run(&dir, &["--check"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(!dir.exists());
+}
+
+#[test]
+fn the_manifest_records_the_resolved_inputs() {
+    use irsagen::overrides::{ChartLayout, PresetOverrides, SaCreator};
+    let mut inputs = guide_inputs();
+    inputs.tags = BTreeMap::from([("Env".to_string(), "prod".to_string())]);
+    let ca = PresetOverrides {
+        tags: BTreeMap::from([
+            ("Team".to_string(), "ml".to_string()),
+            ("Env".to_string(), "prod".to_string()),
+        ]),
+        role_name: Some("ca-role".into()),
+        ..Default::default()
+    };
+    let sel = vec![
+        ("cluster-autoscaler".to_string(), ca),
+        ("ebs-csi-driver".to_string(), PresetOverrides::default()),
+    ];
+    let bundle = render(&inputs, &sel).unwrap();
+    let got = manifest::Inputs::of(&bundle);
+    assert_eq!(
+        got,
+        manifest::Inputs {
+            cluster: "smallest-cluster".into(),
+            region: "us-east-1".into(),
+            account: "123456789012".into(),
+            partition: bundle.context.partition,
+            oidc_issuer: Some(ISSUER.into()),
+            tags: inputs.tags.clone(),
+            presets: BTreeMap::from([
+                (
+                    "cluster-autoscaler".to_string(),
+                    manifest::PresetInputs {
+                        namespace: "kube-system".into(),
+                        service_account: "cluster-autoscaler".into(),
+                        service_account_created_by: SaCreator::Eksctl,
+                        role_name: "ca-role".into(),
+                        policy_name: "AmazonEKSClusterAutoscalerPolicy".into(),
+                        // The cluster's tag and irsagen's own are not repeated.
+                        tags: BTreeMap::from([("Team".to_string(), "ml".to_string())]),
+                        chart_layout: Some(ChartLayout::Umbrella),
+                    }
+                ),
+                (
+                    "ebs-csi-driver".to_string(),
+                    manifest::PresetInputs {
+                        namespace: "kube-system".into(),
+                        service_account: "ebs-csi-controller-sa".into(),
+                        service_account_created_by: SaCreator::Eksctl,
+                        role_name: bundle.components[1].role_name.clone(),
+                        policy_name: bundle.components[1].policy_name.clone(),
+                        tags: BTreeMap::new(),
+                        chart_layout: None,
+                    }
+                ),
+            ]),
+        }
+    );
+    let text = String::from_utf8(manifest::Manifest::complete(&bundle).to_bytes()).unwrap();
+    assert!(
+        text.contains(
+            r#""tags": {
+          "Team": "ml"
+        }"#
+        ),
+        "{text}"
+    );
+    assert!(text.ends_with("}\n"));
 }
 
 #[test]
@@ -565,7 +697,12 @@ fn a_killed_render_is_never_up_to_date_and_a_rerun_repairs_it() {
     for inputs in [&[][..], &OTHER[..]] {
         let o = run(&out, &[inputs, &["--check"]].concat());
         assert_eq!(o.status.code(), Some(1), "half-written folder checked as {inputs:?}");
-        assert!(String::from_utf8_lossy(&o.stdout).contains(manifest::NAME));
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(stdout.contains(&format!("--- a/{}", manifest::NAME)), "{stdout}");
+        assert!(
+            stdout.contains(r#"-  "state": "writing","#) && stdout.contains(r#"+  "state": "complete","#),
+            "{stdout}"
+        );
     }
     let o = run(&out, &OTHER);
     ok(&o);

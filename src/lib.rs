@@ -24,6 +24,7 @@ pub mod preset;
 pub mod render;
 pub mod report;
 pub mod rules;
+pub mod safe_fs;
 pub mod templates;
 pub mod yaml;
 

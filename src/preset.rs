@@ -5,6 +5,7 @@
 use crate::error::{Error, Result};
 use crate::overrides::{ChartLayout, SaCreator};
 use crate::rules;
+use crate::safe_fs::{self, Contents, Kind};
 use include_dir::{Dir, include_dir};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -181,20 +182,23 @@ impl Catalog {
             path: path.to_path_buf(),
             source,
         };
-        let mut entries: Vec<_> = std::fs::read_dir(dir)
-            .map_err(|e| io(e, dir))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("yaml"))
-            .collect();
-        entries.sort();
-        for path in entries {
-            let text = std::fs::read_to_string(&path).map_err(|e| io(e, &path))?;
+        // Regular `*.yaml` files only: a symlink, FIFO or folder named `x.yaml` is skipped, so
+        // nothing outside the folder is read and nothing can hang the scan.
+        let entries = safe_fs::list_dir(dir).map_err(|e| io(e, dir))?;
+        for (name, _) in entries
+            .iter()
+            .filter(|(name, kind)| *kind == Kind::File && name.ends_with(".yaml"))
+        {
+            let path = dir.join(name);
             let origin = path.display().to_string();
-            let stem = Path::new(path.file_name().unwrap_or_default());
-            let loaded = load_one(&origin, stem, &text, |rel| {
-                std::fs::read_to_string(dir.join(rel))
-                    .map_err(|e| format!("cannot read {}: {e}", dir.join(rel).display()))
+            let Contents::File(bytes) = safe_fs::read_regular(&path, PRESET_LIMIT).map_err(|e| io(e, &path))? else {
+                continue;
+            };
+            let text = String::from_utf8(bytes).map_err(|_| Error::Parse {
+                path: origin.clone(),
+                message: "is not UTF-8".into(),
             })?;
+            let loaded = load_one(&origin, Path::new(name), &text, |rel| read_inside(dir, rel))?;
             catalog.presets.insert(loaded.preset.name.clone(), loaded);
         }
         Ok(catalog)
@@ -219,6 +223,39 @@ impl Catalog {
     }
 }
 
+/// Largest preset or policy file read from `--presets-dir`.
+const PRESET_LIMIT: u64 = 1 << 20;
+
+/// Reads `rel` (already a plain relative path) below `dir`, through real folders only, and only
+/// if it is a regular file: a symlink there could point anywhere on the machine.
+fn read_inside(dir: &Path, rel: &str) -> std::result::Result<String, String> {
+    let path = dir.join(rel);
+    match safe_fs::folders_are_real(dir, rel) {
+        Ok(true) => {}
+        Ok(false) => return Err(format!("`{rel}` does not exist in {}", dir.display())),
+        Err(e) => return Err(e.to_string()),
+    }
+    match safe_fs::read_regular(&path, PRESET_LIMIT) {
+        Ok(Contents::File(bytes)) => String::from_utf8(bytes).map_err(|_| format!("`{rel}` is not UTF-8")),
+        Ok(Contents::Missing) => Err(format!("`{rel}` does not exist in {}", dir.display())),
+        Ok(Contents::NotRegular(what)) => Err(format!(
+            "`{rel}` is a {what}, not a regular file; irsagen reads only regular files inside the presets folder"
+        )),
+        Err(e) => Err(format!("cannot read `{rel}`: {e}")),
+    }
+}
+
+/// At most `MAX` characters of a parser's message, on one line: a preset file may hold
+/// anything (a pasted token), and serde quotes the offending value whole.
+fn short(message: &str) -> String {
+    const MAX: usize = 200;
+    let one_line: String = message.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    match one_line.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}… (cut)", &one_line[..cut]),
+        None => one_line,
+    }
+}
+
 /// Parses and validates one preset file; `read` fetches `documentFile` relative to its folder.
 fn load_one(
     origin: &str,
@@ -226,7 +263,13 @@ fn load_one(
     text: &str,
     read: impl Fn(&str) -> std::result::Result<String, String>,
 ) -> Result<LoadedPreset> {
-    let preset: Preset = crate::yaml::parse(origin, text)?;
+    let preset: Preset = crate::yaml::parse(origin, text).map_err(|e| match e {
+        Error::Parse { path, message } => Error::Parse {
+            path,
+            message: short(&message),
+        },
+        other => other,
+    })?;
     let bad = |message: String| Error::Parse {
         path: origin.to_string(),
         message,
@@ -251,13 +294,29 @@ fn load_one(
         }
         rules::object_name(&format!("{origin}: controllerPatch.name"), &p.name)?;
     }
+    if let Some(h) = &preset.helm {
+        // The chart name becomes a path (`helm/<chart>-values.yaml`).
+        rules::preset_name(&format!("{origin}: helm.chart"), &h.chart)?;
+    }
     if let Some(a) = &preset.addon {
         rules::namespace(&format!("{origin}: addon.name"), &a.name)?;
     }
     let document = match (&preset.policy.document_file, &preset.policy.document) {
         (Some(rel), None) => {
+            if let Some(rule) = safe_fs::plain_relative_path(rel) {
+                return Err(Error::invalid(
+                    format!("{origin}: policy.documentFile"),
+                    rel,
+                    format!("{rule}; it must name a file inside the presets folder"),
+                ));
+            }
             let text = read(rel).map_err(|m| bad(format!("policy.documentFile: {m}")))?;
-            serde_json::from_str(&text).map_err(|e| bad(format!("policy.documentFile `{rel}` is not JSON: {e}")))?
+            serde_json::from_str(&text).map_err(|e| {
+                bad(format!(
+                    "policy.documentFile `{rel}` is not JSON: {}",
+                    short(&e.to_string())
+                ))
+            })?
         }
         (None, Some(doc)) => doc.clone(),
         _ => {

@@ -164,23 +164,42 @@ fn collect_embedded(dir: &Dir<'static>, out: &mut std::collections::BTreeMap<Str
     }
 }
 
+/// Largest template file read from `--templates-dir`.
+const TEMPLATE_LIMIT: u64 = 1 << 20;
+
+/// Every `*.j2` regular file below `dir`. Symlinks, FIFOs and other special files are skipped
+/// and symlinked folders not entered, so a loop or a FIFO cannot hang the scan.
 fn collect_dir(root: &Path, dir: &Path, out: &mut std::collections::BTreeMap<String, String>) -> Result<()> {
+    use crate::safe_fs::{self, Contents, Kind};
     let io = |source, path: &Path| Error::Io {
         action: "cannot read templates dir",
         path: path.to_path_buf(),
         source,
     };
-    for entry in std::fs::read_dir(dir).map_err(|e| io(e, dir))? {
-        let path = entry.map_err(|e| io(e, dir))?.path();
-        if path.is_dir() {
-            collect_dir(root, &path, out)?;
-        } else if let Some(rel) = path.strip_prefix(root).ok().and_then(|r| r.to_str()) {
-            if let Some(id) = rel.replace('\\', "/").strip_suffix(".j2") {
-                out.insert(
-                    id.to_string(),
-                    std::fs::read_to_string(&path).map_err(|e| io(e, &path))?,
-                );
+    for (name, kind) in safe_fs::list_dir(dir).map_err(|e| io(e, dir))? {
+        let path = dir.join(&name);
+        match kind {
+            Kind::Dir => collect_dir(root, &path, out)?,
+            Kind::File => {
+                let Some(id) = path
+                    .strip_prefix(root)
+                    .ok()
+                    .and_then(|r| r.to_str())
+                    .and_then(|r| r.replace('\\', "/").strip_suffix(".j2").map(str::to_string))
+                else {
+                    continue;
+                };
+                if let Contents::File(bytes) = safe_fs::read_regular(&path, TEMPLATE_LIMIT).map_err(|e| io(e, &path))? {
+                    let text = String::from_utf8(bytes).map_err(|_| {
+                        io(
+                            std::io::Error::new(std::io::ErrorKind::InvalidData, "is not UTF-8"),
+                            &path,
+                        )
+                    })?;
+                    out.insert(id, text);
+                }
             }
+            Kind::Other(_) => {}
         }
     }
     Ok(())

@@ -114,15 +114,29 @@ fn render(cmd: RenderCmd) -> Result<i32> {
         print!("{}", bundle.to_stream());
         return Ok(0);
     };
+    let dir_text = dir.display().to_string();
+    let on_wait = || eprintln!("waiting for another irsagen render to finish writing {dir_text} ...");
+    let wait = emit::LockWait {
+        timeout: emit::DEFAULT_WAIT,
+        on_wait: (!cmd.quiet).then_some(&on_wait as &dyn Fn()),
+    };
     if cmd.check {
-        return match emit::check(&bundle, dir, &regenerate_command()) {
+        return match emit::check(&bundle, dir, &regenerate_command(), wait) {
             Err(Error::Stale { .. }) if cmd.quiet => Ok(1),
             other => other.map(|()| 0),
         };
     }
-    let report = emit::write(&bundle, dir, cmd.prune)?;
+    let options = emit::WriteOptions { prune: cmd.prune, wait };
+    let report = emit::write(&bundle, dir, &options)?;
     if !cmd.quiet {
         let mut err = std::io::stderr().lock();
+        for p in &report.stale_temps {
+            let _ = writeln!(
+                err,
+                "removed {} (temp file of an interrupted run)",
+                dir.join(p).display()
+            );
+        }
         for p in &report.written {
             let _ = writeln!(err, "wrote {}", dir.join(p).display());
         }

@@ -107,27 +107,67 @@ fn missing_file_gives_exit_1() {
 #[test]
 fn extra_file_gives_exit_1_and_prune_removes_it() {
     let (_t, out) = fresh();
-    std::fs::create_dir_all(out.join("iam/old-preset")).unwrap();
-    std::fs::write(out.join("iam/old-preset/policy.json"), "{}\n").unwrap();
-    let o = run(&out, &["--check"]);
+    let two = ["--preset", "cluster-autoscaler", "--preset", "ebs-csi-driver"];
+    let o = run(&out, &[&two[..], &["--check"]].concat());
     assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("--- a/iam/old-preset/policy.json"));
-    let o = run(&out, &[]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("--- a/iam/efs-csi-driver/policy.json"));
+    let o = run(&out, &two);
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("extra"),
         "a plain render reports the extra file"
     );
     assert!(
-        out.join("iam/old-preset/policy.json").exists(),
+        out.join("iam/efs-csi-driver/policy.json").exists(),
         "without --prune it stays"
     );
-    let o = run(&out, &["--prune"]);
+    let o = run(&out, &[&two[..], &["--prune"]].concat());
     assert!(o.status.success());
     assert!(
-        !out.join("iam/old-preset").exists(),
+        !out.join("iam/efs-csi-driver").exists(),
         "--prune removes the file and its empty folder"
     );
+    assert_eq!(run(&out, &[&two[..], &["--check"]].concat()).status.code(), Some(0));
+}
+
+#[test]
+fn a_file_irsagen_did_not_write_is_never_extra() {
+    let (_t, out) = fresh();
+    std::fs::create_dir_all(out.join("iam/old-preset")).unwrap();
+    std::fs::write(out.join("iam/old-preset/policy.json"), "{}\n").unwrap();
     assert_eq!(run(&out, &["--check"]).status.code(), Some(0));
+    let o = run(&out, &["--prune"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("0 extra, 0 removed"));
+    assert!(out.join("iam/old-preset/policy.json").exists());
+}
+
+/// The command `--check` suggests, taken from its message.
+fn suggested(stderr: &str) -> String {
+    let start = stderr.find("run `").expect("a suggested command") + 5;
+    let end = stderr[start..].find("` to regenerate").expect("end of the command") + start;
+    stderr[start..end].to_string()
+}
+
+#[test]
+fn check_suggests_prune_when_a_file_must_go_and_the_suggestion_works() {
+    let (_t, out) = fresh();
+    let two = ["--preset", "cluster-autoscaler", "--preset", "ebs-csi-driver"];
+    let o = run(&out, &[&two[..], &["--check"]].concat());
+    assert_eq!(o.status.code(), Some(1));
+    let cmd = suggested(&String::from_utf8_lossy(&o.stderr));
+    assert!(cmd.ends_with(" --prune"), "{cmd}");
+    let status = std::process::Command::new("sh").arg("-c").arg(&cmd).output().unwrap();
+    assert!(
+        status.status.success(),
+        "{cmd}: {}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    assert_eq!(run(&out, &[&two[..], &["--check"]].concat()).status.code(), Some(0));
+
+    // Nothing to remove: no --prune in the suggestion.
+    std::fs::write(out.join("README.md"), "edited\n").unwrap();
+    let o = run(&out, &[&two[..], &["--check"]].concat());
+    let cmd = suggested(&String::from_utf8_lossy(&o.stderr));
+    assert!(!cmd.contains("--prune"), "{cmd}");
 }
 
 #[test]

@@ -8,6 +8,7 @@ mod cli;
 mod fuzz;
 mod guide;
 mod long_names;
+mod output_folder;
 mod readme;
 mod scripts;
 mod setup_script;

@@ -49,11 +49,13 @@ pub struct PresetOverrides {
     /// Chart presets: namespace the Helm release is installed into. The chart runs the pod
     /// there, so it must be the ServiceAccount's namespace; giving only this sets both.
     pub release_namespace: Option<String>,
+    /// Presets installed with `kubectl apply -k` (efs-csi-driver): `guide` (default, the
+    /// guide's pinned overlay), `ref:<git ref>`, `path:<directory>` or `addon` (the EKS addon).
+    pub install_source: Option<String>,
 }
 
 /// The fields `--set` accepts, for error messages.
-const SET_FIELDS: &str =
-    "namespace, serviceAccount, roleName, policyName, tags.KEY, serviceAccountCreatedBy, chartLayout, releaseNamespace";
+const SET_FIELDS: &str = "namespace, serviceAccount, roleName, policyName, tags.KEY, serviceAccountCreatedBy, chartLayout, releaseNamespace, installSource";
 
 /// Applies one `--set PRESET.FIELD=VALUE` to the map of overrides.
 pub fn apply_set(map: &mut BTreeMap<String, PresetOverrides>, spec: &str) -> Result<()> {
@@ -73,6 +75,8 @@ pub fn apply_set(map: &mut BTreeMap<String, PresetOverrides>, spec: &str) -> Res
         "roleName" => o.role_name = Some(value),
         "policyName" => o.policy_name = Some(value),
         "releaseNamespace" => o.release_namespace = Some(value),
+        // Validated where the preset is known (component::resolve), like the names above.
+        "installSource" => o.install_source = Some(value),
         "serviceAccountCreatedBy" => {
             o.service_account_created_by = Some(match value.as_str() {
                 "eksctl" => SaCreator::Eksctl,
@@ -125,6 +129,7 @@ pub fn merge(base: &PresetOverrides, over: &PresetOverrides) -> PresetOverrides 
             .release_namespace
             .clone()
             .or_else(|| base.release_namespace.clone()),
+        install_source: over.install_source.clone().or_else(|| base.install_source.clone()),
     }
 }
 

@@ -115,8 +115,10 @@ fn default_layout() -> ChartLayout {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PresetInstall {
-    /// Argument of `kubectl apply -k`.
+    /// Argument of `kubectl apply -k`: the guide's pinned overlay, the default install source.
     pub kustomize: String,
+    /// EKS addon that can install the component instead (`installSource: addon`).
+    pub addon: Option<String>,
 }
 
 /// A workload whose `serviceAccountName` irsagen patches.

@@ -234,7 +234,11 @@ fn efs_install_source_variants() {
     let s = &addon.get("setup-irsa.sh").unwrap().content;
     let arn = &addon.components[0].role_arn;
     assert!(s.contains(&format!("ensure_addon aws-efs-csi-driver {arn}")), "{s}");
-    assert!(!s.contains("kubectl apply -k") && !s.contains("ensure_controller "));
+    assert!(
+        !s.lines()
+            .any(|l| l.starts_with("kubectl apply -k") || l.starts_with("ensure_controller ")),
+        "{s}"
+    );
     assert!(
         addon
             .get("kubernetes/efs-csi-driver/efs-csi-controller-patch.yaml")
@@ -243,7 +247,7 @@ fn efs_install_source_variants() {
     let cfg = &addon.get("eksctl/cluster-config.yaml").unwrap().content;
     assert!(
         cfg.contains(&format!(
-            "  - name: aws-efs-csi-driver\n    serviceAccountRoleARN: {arn}"
+            "  - name: \"aws-efs-csi-driver\"\n    serviceAccountRoleARN: \"{arn}\""
         )),
         "{cfg}"
     );

@@ -330,6 +330,10 @@ pub fn describe(p: &LoadedPreset) -> String {
     }
     if let Some(i) = &pr.install {
         s.push_str(&format!("Install         kubectl apply -k {}\n", i.kustomize));
+        s.push_str(&format!(
+            "                (installSource: {}; `guide` is the default)\n",
+            crate::install_source::FORMS
+        ));
     }
     if let Some(c) = &pr.controller_patch {
         s.push_str(&format!("Patch           {} {} serviceAccountName\n", c.kind, c.name));

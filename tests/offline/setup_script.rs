@@ -266,6 +266,19 @@ fn efs_install_source_variants() {
 }
 
 #[test]
+fn presets_show_names_the_install_sources() {
+    let o = irsagen().args(["presets", "show", "efs-csi-driver"]).output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success());
+    assert!(
+        out.contains(
+            "(installSource: `guide`, `ref:<git ref>`, `path:<directory>` or `addon`; `guide` is the default)"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
 fn bad_install_source_is_refused_with_field_value_and_rule() {
     let t = tempfile::tempdir().unwrap();
     let out = t.path().join("out");

@@ -4,6 +4,7 @@
 
 use crate::context::Context;
 use crate::error::{Error, Result};
+use crate::install_source::{self, Install};
 use crate::overrides::{ChartLayout, PresetOverrides, SaCreator};
 use crate::preset::{LoadedPreset, PolicySource};
 use crate::{names, policy_doc, rules};
@@ -14,6 +15,8 @@ use std::collections::BTreeMap;
 pub const MANAGED_BY_KEY: &str = "managed-by";
 /// Value of [`MANAGED_BY_KEY`].
 pub const MANAGED_BY_VALUE: &str = "irsagen";
+/// [`MANAGED_BY_KEY`] of roles created through eksctl: their CloudFormation stack owns them.
+pub const MANAGED_BY_EKSCTL: &str = "eksctl";
 /// Prefix of irsagen's own tag keys; user tags may not use it.
 pub const TAG_PREFIX: &str = "irsagen:";
 /// IAM attaches at most 20 managed policies to a role (the default quota is 10, raisable to
@@ -95,6 +98,8 @@ pub struct Component {
     pub addon: Option<String>,
     /// `kubectl apply -k` argument that installs the component.
     pub install_kustomize: Option<String>,
+    /// How the component is installed (`installSource`), for presets with an install step.
+    pub install: Option<Install>,
     /// Deployment whose `serviceAccountName` is patched.
     pub controller_patch: Option<String>,
     /// Name of the test pod that runs as the ServiceAccount.
@@ -221,6 +226,11 @@ pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Res
         (format!("{TAG_PREFIX}preset"), p.name.clone()),
     ]);
 
+    let install = install_source::resolve(&field("installSource"), p.install.as_ref(), o.install_source.as_deref())?;
+    // Installed as the EKS addon: the addon runs its controller as this ServiceAccount already,
+    // and a patch of a Deployment that EKS manages would be undone or conflict.
+    let by_addon = install.as_ref().and_then(|i| i.addon.clone());
+
     let helm = p.helm.as_ref().map(|h| HelmSettings {
         chart: h.chart.clone(),
         values_template: h.values_template.clone(),
@@ -247,10 +257,23 @@ pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Res
         tags,
         policy_tags,
         helm,
-        addon: p.addon.as_ref().map(|a| a.name.clone()),
-        install_kustomize: p.install.as_ref().map(|i| i.kustomize.clone()),
-        controller_patch: p.controller_patch.as_ref().map(|c| c.name.clone()),
+        controller_patch: p
+            .controller_patch
+            .as_ref()
+            .filter(|_| by_addon.is_none())
+            .map(|c| c.name.clone()),
+        addon: p.addon.as_ref().map(|a| a.name.clone()).or(by_addon),
+        install_kustomize: install.as_ref().and_then(|i| i.kustomize.clone()),
+        install,
     })
+}
+
+/// A role's tags as the eksctl path writes them: [`MANAGED_BY_KEY`] says `eksctl` (its stack
+/// owns the role, so `apply --aws` must not change it unasked); every other tag is kept.
+pub fn eksctl_tags(tags: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let mut t = tags.clone();
+    t.insert(MANAGED_BY_KEY.to_string(), MANAGED_BY_EKSCTL.to_string());
+    t
 }
 
 /// Checks what must hold across components: one role per ServiceAccount (the guide's "Use

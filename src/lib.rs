@@ -15,6 +15,7 @@ pub mod context;
 pub mod emit;
 pub mod error;
 pub mod inputs;
+pub mod install_source;
 pub mod kube;
 pub mod names;
 pub mod overrides;

@@ -54,11 +54,14 @@ pub struct PresetOverrides {
     /// created), accepted by `verify --aws`. An empty list clears the config file's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extra_policy_arns: Option<Vec<String>>,
+    /// Presets installed with `kubectl apply -k` (efs-csi-driver): `guide` (default, the
+    /// guide's pinned overlay), `ref:<git ref>`, `path:<directory>` or `addon` (the EKS addon).
+    pub install_source: Option<String>,
 }
 
 /// The fields `--set` accepts, for error messages.
 const SET_FIELDS: &str = "namespace, serviceAccount, roleName, policyName, tags.KEY, serviceAccountCreatedBy, chartLayout, \
-     releaseNamespace, extraPolicyArns";
+     releaseNamespace, extraPolicyArns, installSource";
 
 /// Applies one `--set PRESET.FIELD=VALUE` to the map of overrides.
 pub fn apply_set(map: &mut BTreeMap<String, PresetOverrides>, spec: &str) -> Result<()> {
@@ -84,6 +87,8 @@ pub fn apply_set(map: &mut BTreeMap<String, PresetOverrides>, spec: &str) -> Res
         "extraPolicyArns" => {
             o.extra_policy_arns = Some(value.split(',').filter(|a| !a.is_empty()).map(str::to_string).collect())
         }
+        // Validated where the preset is known (component::resolve), like the names above.
+        "installSource" => o.install_source = Some(value),
         "serviceAccountCreatedBy" => {
             o.service_account_created_by = Some(match value.as_str() {
                 "eksctl" => SaCreator::Eksctl,
@@ -140,6 +145,7 @@ pub fn merge(base: &PresetOverrides, over: &PresetOverrides) -> PresetOverrides 
             .extra_policy_arns
             .clone()
             .or_else(|| base.extra_policy_arns.clone()),
+        install_source: over.install_source.clone().or_else(|| base.install_source.clone()),
     }
 }
 

@@ -116,8 +116,10 @@ fn default_layout() -> ChartLayout {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PresetInstall {
-    /// Argument of `kubectl apply -k`.
+    /// Argument of `kubectl apply -k`: the guide's pinned overlay, the default install source.
     pub kustomize: String,
+    /// EKS addon that can install the component instead (`installSource: addon`).
+    pub addon: Option<String>,
 }
 
 /// A workload whose `serviceAccountName` irsagen patches.
@@ -387,6 +389,10 @@ pub fn describe(p: &LoadedPreset) -> String {
     }
     if let Some(i) = &pr.install {
         s.push_str(&format!("Install         kubectl apply -k {}\n", i.kustomize));
+        s.push_str(&format!(
+            "                (installSource: {}; `guide` is the default)\n",
+            crate::install_source::FORMS
+        ));
     }
     if let Some(c) = &pr.controller_patch {
         s.push_str(&format!("Patch           {} {} serviceAccountName\n", c.kind, c.name));

@@ -48,6 +48,9 @@ struct ComponentView<'a> {
     /// The component's policy tags and role tags as the AWS CLI's `[{"Key":…,"Value":…}]` lists.
     policy_tag_list: Vec<Tag<'a>>,
     tag_list: Vec<Tag<'a>>,
+    /// Role tags on the eksctl path (eksctl config and setup script): `managed-by: eksctl`,
+    /// because a CloudFormation stack owns those roles, plus the same irsagen labels and user tags.
+    eksctl_tags: BTreeMap<String, String>,
 }
 
 fn tag_list(tags: &BTreeMap<String, String>) -> Vec<Tag<'_>> {
@@ -66,6 +69,7 @@ impl<'a> ComponentView<'a> {
             values_file: c.helm.as_ref().map(|h| layout::helm_values(&h.chart)),
             policy_tag_list: tag_list(&c.policy_tags),
             tag_list: tag_list(&c.tags),
+            eksctl_tags: component::eksctl_tags(&c.tags),
         }
     }
 }

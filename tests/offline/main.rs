@@ -4,6 +4,7 @@ mod bad_input;
 mod check_mode;
 mod cli;
 mod guide;
+mod kube_plan;
 mod setup_script;
 mod snapshots;
 mod support;

@@ -47,7 +47,11 @@ impl Kube {
             }
         };
         let kubeconfig = kubeconfig.map_err(|e| {
-            let hint = if is_not_found(&e) { update_kubeconfig(eks) } else { String::new() };
+            let hint = if is_not_found(&e) {
+                update_kubeconfig(eks)
+            } else {
+                String::new()
+            };
             Error::Kube(format!("cannot read the kubeconfig ({source}): {e}{hint}"))
         })?;
         let context = match opts.context.clone().or_else(|| kubeconfig.current_context.clone()) {
@@ -133,7 +137,9 @@ fn update_kubeconfig(eks: Option<&Context>) -> String {
             "; for the EKS cluster, write it with `aws eks update-kubeconfig --name {} --region {}`",
             c.cluster, c.region
         ),
-        None => "; for an EKS cluster, write it with `aws eks update-kubeconfig --name <cluster> --region <region>`".into(),
+        None => {
+            "; for an EKS cluster, write it with `aws eks update-kubeconfig --name <cluster> --region <region>`".into()
+        }
     }
 }
 

@@ -188,10 +188,7 @@ pub fn decide(wanted: &Wanted, observed: &Observed, flags: ApplyFlags) -> Result
                 if !flags.force {
                     return Err(foreign_role_arn(d, &current));
                 }
-                (
-                    true,
-                    Some(format!("--force: replaces {}={current}", objects::ROLE_ARN)),
-                )
+                (true, Some(format!("--force: replaces {}={current}", objects::ROLE_ARN)))
             }
             _ => (false, None),
         };

@@ -68,9 +68,7 @@ fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
 /// (`pods "x" is forbidden: error looking up service account …`) is the cluster's answer.
 pub fn is_environment(e: &kube::Error) -> bool {
     match e {
-        kube::Error::Api(s) => {
-            s.code == 401 || (s.code == 403 && denied_user(&s.message).is_some()) || s.code >= 500
-        }
+        kube::Error::Api(s) => s.code == 401 || (s.code == 403 && denied_user(&s.message).is_some()) || s.code >= 500,
         _ => true,
     }
 }

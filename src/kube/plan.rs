@@ -22,7 +22,8 @@ pub async fn plan(opts: &KubeOptions, bundle: &Bundle, flags: ApplyFlags) -> Res
     for ns in decision.namespaces {
         let d = Desired::namespace(&ns);
         let diff = objects::added(&d.json());
-        plan.changes.push(Change::new(Action::Create, d, false, None, diff, false));
+        plan.changes
+            .push(Change::new(Action::Create, d, false, None, diff, false));
     }
     for step in decision.steps {
         plan.push(&k, step).await?;

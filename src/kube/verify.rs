@@ -10,12 +10,12 @@
 //! An API call that fails for environmental reasons (unreachable, timed out, credentials, RBAC)
 //! ends verify with an error (exit 3), also inside `--exec-test`: that is not drift (exit 1).
 
+use super::client::FIELD_MANAGER;
 use super::client::Kube;
-use super::subset;
-use super::{KubeOptions, VerifyFlags};
 use super::errors::{self, Op};
 use super::objects::{Desired, ROLE_ARN};
-use super::client::FIELD_MANAGER;
+use super::subset;
+use super::{KubeOptions, VerifyFlags};
 use crate::bundle::{Bundle, layout};
 use crate::component::{Component, ServiceAccountRef};
 use crate::error::Result;

@@ -113,8 +113,12 @@ fn labels(d: &Decision) -> Vec<String> {
 #[test]
 fn fresh_cluster_plans_every_service_account_as_a_create_validated_on_the_server() {
     let b = guide_bundle();
-    let d = decide::decide(&wanted(&b, ApplyFlags::default()), &observed(&["kube-system"], vec![]), ApplyFlags::default())
-        .expect("decide");
+    let d = decide::decide(
+        &wanted(&b, ApplyFlags::default()),
+        &observed(&["kube-system"], vec![]),
+        ApplyFlags::default(),
+    )
+    .expect("decide");
     assert_eq!(
         labels(&d),
         [
@@ -130,22 +134,27 @@ fn fresh_cluster_plans_every_service_account_as_a_create_validated_on_the_server
     // The EFS patch without its Deployment: skipped, with what to do.
     assert_eq!(
         d.skipped,
-        ["skipped Deployment kube-system/efs-csi-controller: it does not exist (install the driver first; rerun apply after)"]
+        [
+            "skipped Deployment kube-system/efs-csi-controller: it does not exist (install the driver first; rerun apply after)"
+        ]
     );
 }
 
 #[test]
 fn missing_namespace_is_refused_unless_create_namespace_which_defers_its_objects() {
     let b = bundle(&[
-        ("ebs-csi-driver", PresetOverrides {
-            namespace: Some("storage".into()),
-            ..Default::default()
-        }),
+        (
+            "ebs-csi-driver",
+            PresetOverrides {
+                namespace: Some("storage".into()),
+                ..Default::default()
+            },
+        ),
         ("efs-csi-driver", PresetOverrides::default()),
     ]);
     let obs = observed(&["kube-system"], vec![]);
-    let err = decide::decide(&wanted(&b, ApplyFlags::default()), &obs, ApplyFlags::default())
-        .expect_err("missing namespace");
+    let err =
+        decide::decide(&wanted(&b, ApplyFlags::default()), &obs, ApplyFlags::default()).expect_err("missing namespace");
     assert_eq!(err.exit_code(), 3);
     assert_eq!(
         err.to_string(),
@@ -157,8 +166,8 @@ fn missing_namespace_is_refused_unless_create_namespace_which_defers_its_objects
     assert_eq!(d.namespaces, ["storage"]);
     let by_label: BTreeMap<String, bool> = d.steps.iter().map(|s| (s.object.label(), s.deferred)).collect();
     // In the new namespace: cannot be dry-run before the namespace exists. In kube-system: can.
-    assert_eq!(by_label["ServiceAccount storage/ebs-csi-controller-sa"], true);
-    assert_eq!(by_label["ServiceAccount kube-system/efs-csi-controller-sa"], false);
+    assert!(by_label["ServiceAccount storage/ebs-csi-controller-sa"]);
+    assert!(!by_label["ServiceAccount kube-system/efs-csi-controller-sa"]);
 
     // The namespace exists: nothing to create, nothing deferred.
     let obs = observed(&["kube-system", "storage"], vec![]);
@@ -171,7 +180,10 @@ fn foreign_role_arn_is_refused_and_force_takes_it_over() {
     let b = bundle(&[("cluster-autoscaler", PresetOverrides::default())]);
     let w = wanted(&b, ApplyFlags::default());
     let ours = arn("kube-system", "cluster-autoscaler");
-    let obs = observed(&["kube-system"], vec![sa("kube-system", "cluster-autoscaler", Some(FOREIGN))]);
+    let obs = observed(
+        &["kube-system"],
+        vec![sa("kube-system", "cluster-autoscaler", Some(FOREIGN))],
+    );
 
     let err = decide::decide(&w, &obs, ApplyFlags::default()).expect_err("foreign role-arn");
     assert_eq!(err.exit_code(), 3);
@@ -199,11 +211,17 @@ fn foreign_role_arn_is_refused_and_force_takes_it_over() {
     // Our own ARN, or no annotation at all: nothing to refuse and nothing to force, with or
     // without --force.
     for existing in [Some(ours.as_str()), None] {
-        let obs = observed(&["kube-system"], vec![sa("kube-system", "cluster-autoscaler", existing)]);
+        let obs = observed(
+            &["kube-system"],
+            vec![sa("kube-system", "cluster-autoscaler", existing)],
+        );
         for force in [false, true] {
             let d = decide::decide(&w, &obs, flags(force, false, false)).expect("decide");
             let s = &d.steps[0];
-            assert!(!s.force && s.note.is_none() && s.live.is_some(), "{existing:?} {force}: {s:?}");
+            assert!(
+                !s.force && s.note.is_none() && s.live.is_some(),
+                "{existing:?} {force}: {s:?}"
+            );
         }
     }
 }
@@ -249,8 +267,12 @@ fn efs_patch_is_skipped_without_the_deployment_and_compared_with_it() {
 fn test_pods_follow_their_service_accounts() {
     let b = bundle(&[("ebs-csi-driver", PresetOverrides::default())]);
     // Without --test-pods: no pod at all.
-    let d = decide::decide(&wanted(&b, ApplyFlags::default()), &observed(&["kube-system"], vec![]), ApplyFlags::default())
-        .unwrap();
+    let d = decide::decide(
+        &wanted(&b, ApplyFlags::default()),
+        &observed(&["kube-system"], vec![]),
+        ApplyFlags::default(),
+    )
+    .unwrap();
     assert_eq!(labels(&d), ["ServiceAccount kube-system/ebs-csi-controller-sa"]);
 
     let f = flags(false, false, true);
@@ -268,7 +290,11 @@ fn test_pods_follow_their_service_accounts() {
     // The ServiceAccount exists: the pod is dry-run on the server like any other object.
     let obs = observed(
         &["kube-system"],
-        vec![sa("kube-system", "ebs-csi-controller-sa", Some(&arn("kube-system", "ebs-csi-controller-sa")))],
+        vec![sa(
+            "kube-system",
+            "ebs-csi-controller-sa",
+            Some(&arn("kube-system", "ebs-csi-controller-sa")),
+        )],
     );
     let d = decide::decide(&wanted(&b, f), &obs, f).unwrap();
     assert!(d.steps.iter().all(|s| !s.deferred) && d.skipped.is_empty(), "{d:?}");
@@ -283,7 +309,10 @@ fn readme_config_on_a_fresh_cluster_skips_the_chart_test_pod_and_creates_nothing
     let w = wanted(&b, f);
     // The plan reads the chart's ServiceAccount (to know whether the chart is installed).
     let reads: Vec<String> = w.reads().iter().map(Desired::label).collect();
-    assert!(reads.contains(&"ServiceAccount smallest/cluster-autoscaler".to_string()), "{reads:?}");
+    assert!(
+        reads.contains(&"ServiceAccount smallest/cluster-autoscaler".to_string()),
+        "{reads:?}"
+    );
 
     let fresh = observed(&["default", "kube-system"], vec![]);
     let d = decide::decide(&w, &fresh, f).expect("no error: the pod is skipped, not failed");
@@ -313,7 +342,11 @@ fn readme_config_on_a_fresh_cluster_skips_the_chart_test_pod_and_creates_nothing
     // The chart is installed: its ServiceAccount exists, and the pod is planned and dry-run.
     let installed = observed(
         &["default", "kube-system", "smallest"],
-        vec![sa("smallest", "cluster-autoscaler", Some(&arn("smallest", "cluster-autoscaler")))],
+        vec![sa(
+            "smallest",
+            "cluster-autoscaler",
+            Some(&arn("smallest", "cluster-autoscaler")),
+        )],
     );
     let d = decide::decide(&w, &installed, f).unwrap();
     let pod = d
@@ -337,9 +370,18 @@ fn compare_ignores_the_servers_bookkeeping_and_shows_real_changes() {
     assert_eq!(decide::compare(d, &before, &after), None);
     let changed = sa("kube-system", "ebs-csi-controller-sa", Some(FOREIGN));
     let diff = decide::compare(d, &changed, &after).expect("a diff");
-    let lines = |sign: &str, text: &str| diff.lines().any(|l| l.trim_start().starts_with(sign) && l.contains(text));
-    assert!(lines("-", FOREIGN) && lines("+", "irsa-smallest-cluster-kube-system-ebs-csi-controller-sa"), "{diff}");
-    assert!(diff.contains("live ServiceAccount kube-system/ebs-csi-controller-sa"), "{diff}");
+    let lines = |sign: &str, text: &str| {
+        diff.lines()
+            .any(|l| l.trim_start().starts_with(sign) && l.contains(text))
+    };
+    assert!(
+        lines("-", FOREIGN) && lines("+", "irsa-smallest-cluster-kube-system-ebs-csi-controller-sa"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("live ServiceAccount kube-system/ebs-csi-controller-sa"),
+        "{diff}"
+    );
 }
 
 #[test]
@@ -397,17 +439,34 @@ fn subset_verify_knows_the_other_presets_roles_and_still_flags_left_overs() {
     };
     // The autoscaler where the config puts it, and the EFS driver at its default place.
     assert_eq!(
-        subset::owner(ctx, &others, &r("smallest", "cluster-autoscaler"), &arn("smallest", "cluster-autoscaler")).as_deref(),
+        subset::owner(
+            ctx,
+            &others,
+            &r("smallest", "cluster-autoscaler"),
+            &arn("smallest", "cluster-autoscaler")
+        )
+        .as_deref(),
         Some("cluster-autoscaler")
     );
     assert_eq!(
-        subset::owner(ctx, &others, &r("kube-system", "efs-csi-controller-sa"), &arn("kube-system", "efs-csi-controller-sa"))
-            .as_deref(),
+        subset::owner(
+            ctx,
+            &others,
+            &r("kube-system", "efs-csi-controller-sa"),
+            &arn("kube-system", "efs-csi-controller-sa")
+        )
+        .as_deref(),
         Some("efs-csi-driver")
     );
     // The EFS driver's role for a ServiceAccount in another namespace (its own verify judges it).
     assert_eq!(
-        subset::owner(ctx, &others, &r("storage", "efs-csi-controller-sa"), &arn("storage", "efs-csi-controller-sa")).as_deref(),
+        subset::owner(
+            ctx,
+            &others,
+            &r("storage", "efs-csi-controller-sa"),
+            &arn("storage", "efs-csi-controller-sa")
+        )
+        .as_deref(),
         Some("efs-csi-driver")
     );
     // An irsagen role name of this cluster that no preset accounts for: a left-over.
@@ -417,11 +476,20 @@ fn subset_verify_knows_the_other_presets_roles_and_still_flags_left_overs() {
     );
     // The selected preset's role is not "another preset's".
     assert_eq!(
-        subset::owner(ctx, &others, &r("kube-system", "ebs-csi-controller-sa"), &arn("kube-system", "ebs-csi-controller-sa")),
+        subset::owner(
+            ctx,
+            &others,
+            &r("kube-system", "ebs-csi-controller-sa"),
+            &arn("kube-system", "ebs-csi-controller-sa")
+        ),
         None
     );
     // All selected: no others.
-    assert!(subset::others(&Catalog::embedded().unwrap(), &guide_bundle(), &config).0.is_empty());
+    assert!(
+        subset::others(&Catalog::embedded().unwrap(), &guide_bundle(), &config)
+            .0
+            .is_empty()
+    );
 }
 
 fn kube_cli(extra: &[&str]) -> std::process::Output {

@@ -190,7 +190,12 @@ async fn exec_test_creates_the_pod_and_fails_clearly_without_nodes() {
     let plan = kube::plan(&admin(), &b, ApplyFlags::default()).await.expect("plan");
     kube::execute(&admin(), &plan, false).await.expect("apply");
 
-    let checks = kube::verify_with(&admin(), &b, true, Duration::from_secs(2))
+    let flags = kube::VerifyFlags {
+        exec_test: true,
+        pod_timeout: Duration::from_secs(2),
+        ..Default::default()
+    };
+    let checks = kube::verify_with(&admin(), &b, &flags)
         .await
         .expect("verify --exec-test");
     let text = irsagen::report::to_text(&checks);
@@ -216,5 +221,60 @@ async fn exec_test_creates_the_pod_and_fails_clearly_without_nodes() {
         pods.get_opt("test-irsa-ebs-csi-controller-sa").await.unwrap().is_none(),
         "test pod left behind"
     );
+    w.cleanup().await;
+}
+
+#[tokio::test]
+async fn subset_verify_passes_beside_the_other_presets_and_still_flags_left_overs() {
+    let w = World::new("subset", true).await;
+    let all = guide_bundle(&w.cluster, &w.ns);
+    let plan = kube::plan(&admin(), &all, ApplyFlags::default()).await.expect("plan");
+    kube::execute(&admin(), &plan, false)
+        .await
+        .expect("apply all three presets");
+
+    // verify --preset ebs-csi-driver, the config placing the others in the test's namespace.
+    let ebs = bundle(&w.cluster, &[("ebs-csi-driver", in_ns(&w.ns))]);
+    let config: std::collections::BTreeMap<String, PresetOverrides> =
+        PRESETS.iter().map(|p| (p.to_string(), in_ns(&w.ns))).collect();
+    let catalog = irsagen::preset::Catalog::embedded().unwrap();
+    let subset = kube::VerifyFlags {
+        others: kube::subset::others(&catalog, &ebs, &config),
+        ..Default::default()
+    };
+    let checks = kube::verify_with(&admin(), &ebs, &subset).await.expect("verify");
+    let text = irsagen::report::to_text(&checks);
+    assert_eq!(irsagen::report::failures(&checks), 0, "{text}");
+    let names: Vec<(&str, &str)> = checks
+        .iter()
+        .map(|c| (c.preset.as_deref().unwrap_or("-"), c.name.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [("ebs-csi-driver", "sa-exists"), ("ebs-csi-driver", "sa-role-arn")],
+        "{text}"
+    );
+    // Without knowing the other presets (the old behaviour), their ServiceAccounts were
+    // "unexpected": this is what the subset rule fixes.
+    let blind = kube::verify(&admin(), &ebs, false).await.expect("verify");
+    assert_eq!(
+        find(&blind, None, "unexpected-sa").len(),
+        2,
+        "{}",
+        irsagen::report::to_text(&blind)
+    );
+
+    // A left-over bound to an irsagen role of this cluster that no preset accounts for still fails.
+    let stale = role_arn(&w.cluster, "old", "thing");
+    w.apply_sa_as("kubectl", &w.ns, "stale", json!({}), json!({ROLE_ARN: stale}))
+        .await;
+    let checks = kube::verify_with(&admin(), &ebs, &subset).await.expect("verify");
+    let text = irsagen::report::to_text(&checks);
+    let c = one(&checks, None, "unexpected-sa");
+    assert!(
+        c.status == Status::Fail && c.detail.contains(&format!("{}/stale", w.ns)) && c.detail.contains(&stale),
+        "{text}"
+    );
+    assert_eq!(irsagen::report::failures(&checks), 1, "{text}");
     w.cleanup().await;
 }

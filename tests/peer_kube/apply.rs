@@ -429,7 +429,7 @@ presets:                     # the presets to render; {{}} takes the defaults
     assert_eq!(code, Some(0), "{text}");
     assert!(out.contains(skip_note), "{text}");
     assert!(
-        !out.contains("create Namespace smallest") && !out.contains("Pod smallest/"),
+        !out.contains("create Namespace smallest") && !out.contains("create Pod smallest/"),
         "{text}"
     );
     assert!(

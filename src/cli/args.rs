@@ -151,7 +151,7 @@ pub struct TargetArgs {
     /// kubeconfig context (default: the current one).
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
-    /// Connect and read timeout of each API call, in seconds (1-3600).
+    /// Connect and read timeout of each Kubernetes API call, in seconds (1-3600).
     #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub timeout: u64,
 }

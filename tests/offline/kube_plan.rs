@@ -307,11 +307,24 @@ fn readme_config_on_a_fresh_cluster_skips_the_chart_test_pod_and_creates_nothing
     let b = readme_bundle();
     let f = flags(false, true, true);
     let w = wanted(&b, f);
-    // The plan reads the chart's ServiceAccount (to know whether the chart is installed).
+    // The plan reads every namespace involved, each wanted object, and the chart's
+    // ServiceAccount (to know whether the chart is installed).
+    assert_eq!(
+        w.namespaces().into_iter().collect::<Vec<_>>(),
+        ["kube-system", "smallest"]
+    );
     let reads: Vec<String> = w.reads().iter().map(Desired::label).collect();
-    assert!(
-        reads.contains(&"ServiceAccount smallest/cluster-autoscaler".to_string()),
-        "{reads:?}"
+    assert_eq!(
+        reads,
+        [
+            "ServiceAccount kube-system/ebs-csi-controller-sa",
+            "ServiceAccount kube-system/efs-csi-controller-sa",
+            "Deployment kube-system/efs-csi-controller",
+            "Pod smallest/test-irsa-cluster-autoscaler",
+            "Pod kube-system/test-irsa-ebs-csi-controller-sa",
+            "Pod kube-system/test-irsa-efs-csi-controller-sa",
+            "ServiceAccount smallest/cluster-autoscaler",
+        ]
     );
 
     let fresh = observed(&["default", "kube-system"], vec![]);
@@ -457,6 +470,18 @@ fn subset_verify_knows_the_other_presets_roles_and_still_flags_left_overs() {
         )
         .as_deref(),
         Some("efs-csi-driver")
+    );
+    // The autoscaler's role for kube-system (the preset's default place; the config's
+    // releaseNamespace does not hide it).
+    assert_eq!(
+        subset::owner(
+            ctx,
+            &others,
+            &r("kube-system", "cluster-autoscaler"),
+            &arn("kube-system", "cluster-autoscaler")
+        )
+        .as_deref(),
+        Some("cluster-autoscaler")
     );
     // The EFS driver's role for a ServiceAccount in another namespace (its own verify judges it).
     assert_eq!(

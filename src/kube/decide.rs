@@ -50,11 +50,11 @@ impl Wanted {
     /// Every object whose live state the plan reads: the wanted objects themselves, and the
     /// ServiceAccount of each test pod that the bundle does not render (a chart creates it).
     pub fn reads(&self) -> Vec<Desired> {
-        let rendered = self.rendered_service_accounts();
         let mut out: Vec<Desired> = self.all().cloned().collect();
         for pod in &self.pods {
+            // Rendered ServiceAccounts are read already (they are in `out`); read the others once.
             let sa = pod_service_account(pod);
-            if !rendered.contains(&sa.label()) && !out.iter().any(|d| d.label() == sa.label()) {
+            if !out.iter().any(|d| d.label() == sa.label()) {
                 out.push(sa);
             }
         }

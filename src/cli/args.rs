@@ -167,7 +167,7 @@ pub struct TargetArgs {
     /// kubeconfig context (default: the current one).
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
-    /// Seconds one AWS or Kubernetes call may take, retries included (also the connect timeout).
+    /// Seconds one AWS call (retries included) or one Kubernetes API call (connect and read) may take (1-3600).
     #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub timeout: u64,
 }

@@ -210,7 +210,22 @@ fn kube_options(t: &TargetArgs) -> KubeOptions {
     KubeOptions {
         kubeconfig: t.kubeconfig.clone(),
         context: t.context.clone(),
+        timeout: std::time::Duration::from_secs(t.timeout),
     }
+}
+
+/// The presets this verify does not check, with the config file's overrides: a subset verify
+/// (`--preset X`) must not call their ServiceAccounts unexpected.
+fn other_presets(args: &InputArgs, bundle: &Bundle) -> Result<kube::subset::Others> {
+    let catalog = irsagen::preset::Catalog::with_dir(args.presets_dir.as_deref())?;
+    let overrides = match args.config.as_deref() {
+        Some(path) => ConfigFile::load(path)?
+            .for_cluster(args.cluster.as_deref())?
+            .presets
+            .unwrap_or_default(),
+        None => Default::default(),
+    };
+    Ok(kube::subset::others(&catalog, bundle, &overrides))
 }
 
 /// Asks on the terminal; without one, `--yes` is required.
@@ -300,13 +315,12 @@ fn verify(cmd: VerifyCmd) -> Result<i32> {
         checks.extend(aws_checks);
     }
     if do_kube {
-        let wait = std::time::Duration::from_secs(cmd.exec_timeout);
-        checks.extend(rt.block_on(kube::verify_with(
-            &kube_options(&cmd.target),
-            &bundle,
-            cmd.exec_test,
-            wait,
-        ))?);
+        let flags = kube::VerifyFlags {
+            exec_test: cmd.exec_test,
+            pod_timeout: std::time::Duration::from_secs(cmd.exec_timeout),
+            others: other_presets(&cmd.inputs, &bundle)?,
+        };
+        checks.extend(rt.block_on(kube::verify_with(&kube_options(&cmd.target), &bundle, &flags))?);
     }
     match cmd.output {
         Format::Text => print!("{}", report::to_text(&checks)),

@@ -2,6 +2,7 @@
 //! requests it sends (for the apply summary and the performance figures).
 
 use super::KubeOptions;
+use crate::context::Context;
 use crate::error::{Error, Result};
 use kube::client::ClientBuilder;
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -24,13 +25,17 @@ pub struct Kube {
     pub context: String,
     /// User (auth info) name of the context.
     pub user: String,
+    /// Connect and read timeout of every call (`--timeout`).
+    pub timeout: std::time::Duration,
     requests: Arc<AtomicUsize>,
 }
 
 impl Kube {
     /// Reads the kubeconfig (`--kubeconfig`, else `KUBECONFIG`, else ~/.kube/config), picks the
-    /// context (`--context`, else the current one) and builds a client. Sends nothing yet.
-    pub async fn connect(opts: &KubeOptions) -> Result<Kube> {
+    /// context (`--context`, else the current one) and builds a client whose every call is
+    /// bounded by `opts.timeout`. Sends nothing yet. `eks` (the bundle's cluster) lets a missing
+    /// kubeconfig suggest the command that writes it.
+    pub async fn connect(opts: &KubeOptions, eks: Option<&Context>) -> Result<Kube> {
         let (kubeconfig, source) = match &opts.kubeconfig {
             Some(path) => (Kubeconfig::read_from(path), path.display().to_string()),
             None => {
@@ -41,12 +46,20 @@ impl Kube {
                 (Kubeconfig::read(), source)
             }
         };
-        let kubeconfig = kubeconfig.map_err(|e| Error::Kube(format!("cannot read the kubeconfig ({source}): {e}")))?;
+        let kubeconfig = kubeconfig.map_err(|e| {
+            let hint = if is_not_found(&e) {
+                update_kubeconfig(eks)
+            } else {
+                String::new()
+            };
+            Error::Kube(format!("cannot read the kubeconfig ({source}): {e}{hint}"))
+        })?;
         let context = match opts.context.clone().or_else(|| kubeconfig.current_context.clone()) {
             Some(c) => c,
             None => {
                 return Err(Error::Kube(format!(
-                    "the kubeconfig ({source}) has no current context; pass --context"
+                    "the kubeconfig ({source}) has no current context; pass --context{}",
+                    update_kubeconfig(eks)
                 )));
             }
         };
@@ -67,7 +80,7 @@ impl Kube {
             cluster: None,
             user: None,
         };
-        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+        let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
             .await
             .map_err(|e| {
                 Error::Kube(format!(
@@ -75,6 +88,14 @@ impl Kube {
                 ))
             })?;
         let server = config.cluster_url.to_string().trim_end_matches('/').to_string();
+        // kube leaves the read timeout unset (for long exec sessions), so a server that accepts
+        // the connection and never answers would hang irsagen forever. Every call here is short
+        // and the exec of the test pod is bounded separately (verify.rs), so bound them all.
+        config.connect_timeout = Some(opts.timeout);
+        config.read_timeout = Some(opts.timeout);
+        config.write_timeout = Some(opts.timeout);
+        // Count the read timeout from the request, not from when a pooled connection went idle.
+        config.reset_reader_on_write = true;
         // Both ring (kube) and aws-lc-rs (the AWS SDK) are linked, so rustls cannot pick a
         // process default by itself; use ring, as kube is built with it. A second call is a no-op.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -88,6 +109,7 @@ impl Kube {
             server,
             context,
             user,
+            timeout: opts.timeout,
             requests,
         })
     }
@@ -95,6 +117,29 @@ impl Kube {
     /// API requests sent so far by this client.
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::Relaxed)
+    }
+}
+
+/// True when the kubeconfig file is not there at all (rather than unreadable or invalid).
+fn is_not_found(e: &kube::config::KubeconfigError) -> bool {
+    use kube::config::KubeconfigError as K;
+    match e {
+        K::ReadConfig(io, _) => io.kind() == std::io::ErrorKind::NotFound,
+        K::FindPath => true,
+        _ => false,
+    }
+}
+
+/// The way to get a kubeconfig for an EKS cluster, for the message of a missing one.
+fn update_kubeconfig(eks: Option<&Context>) -> String {
+    match eks {
+        Some(c) => format!(
+            "; for the EKS cluster, write it with `aws eks update-kubeconfig --name {} --region {}`",
+            c.cluster, c.region
+        ),
+        None => {
+            "; for an EKS cluster, write it with `aws eks update-kubeconfig --name <cluster> --region <region>`".into()
+        }
     }
 }
 

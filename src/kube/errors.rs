@@ -45,6 +45,34 @@ fn chain(e: &dyn std::error::Error) -> String {
     parts.join(": ")
 }
 
+/// True when the error is a timeout anywhere in its `source()` chain (hyper-timeout reports
+/// `io::ErrorKind::TimedOut`; the text check catches wrappers that keep only the message).
+fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if err
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+            || err.to_string().contains("timed out")
+        {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
+/// True when the call failed because of the environment (no answer, a timeout, the credentials,
+/// RBAC, a failing server), not because of what is in the cluster: verify reports these as
+/// errors (exit 3), never as failed checks (exit 1, drift). A 403 from an admission plugin
+/// (`pods "x" is forbidden: error looking up service account …`) is the cluster's answer.
+pub fn is_environment(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(s) => s.code == 401 || (s.code == 403 && denied_user(&s.message).is_some()) || s.code >= 500,
+        _ => true,
+    }
+}
+
 /// The user named in an RBAC denial (`User "x" cannot …`).
 fn denied_user(message: &str) -> Option<&str> {
     let rest = message.split_once("User \"")?.1;
@@ -71,6 +99,13 @@ pub fn map(k: &Kube, op: Op<'_>, e: kube::Error) -> Error {
         }
         kube::Error::Api(s) if s.code == 409 => format!("conflict on {what}: {}", s.message),
         kube::Error::Api(s) => format!("{what} failed on {}: {} ({} {})", k.server, s.message, s.code, s.reason),
+        other if timed_out(other) => format!(
+            "{what} timed out: no answer within {} s from the Kubernetes API server at {} (context `{}`); \
+             check that the cluster is up and reachable, or raise --timeout",
+            k.timeout.as_secs(),
+            k.server,
+            k.context
+        ),
         kube::Error::HyperError(_) | kube::Error::Service(_) => format!(
             "cannot reach the Kubernetes API server at {} (context `{}`) for {what}: {}; check that the cluster is up and the kubeconfig points at it",
             k.server,

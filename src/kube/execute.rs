@@ -7,7 +7,7 @@ use crate::error::Result;
 
 /// See [`super::execute`].
 pub async fn execute(opts: &KubeOptions, plan: &Plan, dry_run: bool) -> Result<String> {
-    let k = Kube::connect(opts).await?;
+    let k = Kube::connect(opts, None).await?;
     let mut out = String::new();
     let (mut created, mut updated, mut unchecked) = (0, 0, 0);
     for c in &plan.changes {

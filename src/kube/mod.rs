@@ -1,9 +1,11 @@
 //! The cluster: server-side apply and verify of the rendered objects, through the kube crate.
 //!
 //! INTERFACE (called by the CLI in src/cli/commands.rs); bodies are implemented in submodules:
-//! [`client`] (kubeconfig, context, request counting), [`errors`] (messages naming verb and
-//! resource), [`objects`] (the rendered manifests as API objects), `plan` (dry-run server-side
-//! apply and diff), `execute` (the apply) and `verify` (the guide's cluster checks).
+//! [`client`] (kubeconfig, context, timeouts, request counting), [`errors`] (messages naming
+//! verb, resource and server), [`objects`] (the rendered manifests as API objects), [`decide`]
+//! (the plan's decisions as pure functions), `plan` (reads, then dry-run server-side apply and
+//! diff), `execute` (the apply), `verify` (the guide's cluster checks) and [`subset`] (telling
+//! another preset's ServiceAccount from a left-over in a subset verify).
 
 use crate::bundle::Bundle;
 use crate::error::Result;
@@ -12,19 +14,37 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub mod client;
+pub mod decide;
 pub mod errors;
 mod execute;
 pub mod objects;
 mod plan;
+pub mod subset;
 mod verify;
 
+/// Default of `--timeout`: connect and read timeout of every Kubernetes API call.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How to reach the cluster: kubeconfig the way kubectl finds it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct KubeOptions {
     /// `--kubeconfig` (else `KUBECONFIG`, else ~/.kube/config).
     pub kubeconfig: Option<PathBuf>,
     /// `--context`.
     pub context: Option<String>,
+    /// `--timeout`: bounds connecting, sending and each wait for an answer of every API call
+    /// (and the whole exec of the test), so a server that never answers is an error, not a hang.
+    pub timeout: Duration,
+}
+
+impl Default for KubeOptions {
+    fn default() -> Self {
+        KubeOptions {
+            kubeconfig: None,
+            context: None,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
 }
 
 /// Flags of `apply --kube`.
@@ -105,23 +125,36 @@ impl Plan {
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
     }
-    /// Human-readable plan with diffs.
+    /// Human-readable plan with diffs. Markers as in Terraform: `+` create, `~` update; objects
+    /// left as they are and skipped ones get plain lines (a skip removes nothing, so no `-`).
     pub fn to_text(&self) -> String {
         let mut s = String::new();
+        let (mut create, mut update) = (0, 0);
         for c in &self.changes {
-            let verb = match c.action {
-                Action::Create => "create",
-                Action::Update => "update",
+            let marker = match c.action {
+                Action::Create => {
+                    create += 1;
+                    "+ create"
+                }
+                Action::Update => {
+                    update += 1;
+                    "~ update"
+                }
             };
             let note = c.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
-            s.push_str(&format!("kube: {verb} {}{note}\n{}", c.object.label(), c.diff));
+            s.push_str(&format!("kube: {marker} {}{note}\n{}", c.object.label(), c.diff));
         }
         for u in &self.unchanged {
-            s.push_str(&format!("kube: unchanged {u}\n"));
+            s.push_str(&format!("kube:   unchanged {u}\n"));
         }
         for k in &self.skipped {
-            s.push_str(&format!("kube: {k}\n"));
+            s.push_str(&format!("kube: note: {k}\n"));
         }
+        s.push_str(&format!(
+            "kube: plan: {create} to create, {update} to update, {} unchanged, {} skipped\n",
+            self.unchanged.len(),
+            self.skipped.len()
+        ));
         s
     }
 }
@@ -137,17 +170,39 @@ pub async fn execute(opts: &KubeOptions, plan: &Plan, dry_run: bool) -> Result<S
     execute::execute(opts, plan, dry_run).await
 }
 
-/// The guide's cluster checks; `exec_test` also runs the test pod.
-pub async fn verify(opts: &KubeOptions, bundle: &Bundle, exec_test: bool) -> Result<Vec<Check>> {
-    verify_with(opts, bundle, exec_test, Duration::from_secs(120)).await
+/// Flags of `verify --kube`.
+#[derive(Debug, Clone)]
+pub struct VerifyFlags {
+    /// `--exec-test`: also run the test pods.
+    pub exec_test: bool,
+    /// `--exec-timeout`: how long to wait for each test pod to run.
+    pub pod_timeout: Duration,
+    /// The presets that are not selected, with the config's overrides ([`subset::others`]):
+    /// ServiceAccounts bound to their roles are not "unexpected" in a subset verify.
+    pub others: subset::Others,
 }
 
-/// [`verify`] with an explicit wait for the test pods to run.
-pub async fn verify_with(
-    opts: &KubeOptions,
-    bundle: &Bundle,
-    exec_test: bool,
-    pod_timeout: Duration,
-) -> Result<Vec<Check>> {
-    verify::verify(opts, bundle, exec_test, pod_timeout).await
+impl Default for VerifyFlags {
+    fn default() -> Self {
+        VerifyFlags {
+            exec_test: false,
+            pod_timeout: Duration::from_secs(120),
+            others: Default::default(),
+        }
+    }
+}
+
+/// The guide's cluster checks; `exec_test` also runs the test pod.
+pub async fn verify(opts: &KubeOptions, bundle: &Bundle, exec_test: bool) -> Result<Vec<Check>> {
+    let flags = VerifyFlags {
+        exec_test,
+        ..Default::default()
+    };
+    verify_with(opts, bundle, &flags).await
+}
+
+/// [`verify`] with every flag: the wait for the test pods, the presets not selected.
+/// API failures (unreachable, timed out, denied) are errors (exit 3), never failed checks.
+pub async fn verify_with(opts: &KubeOptions, bundle: &Bundle, flags: &VerifyFlags) -> Result<Vec<Check>> {
+    verify::verify(opts, bundle, flags).await
 }

@@ -3,14 +3,19 @@
 //!
 //! Annotated ServiceAccounts that no preset expects are reported only when their ARN looks like
 //! one of this cluster's irsagen roles (`arn:…:iam::<account>:role/irsa-<cluster>-…`) or is one of
-//! the bundle's role ARNs; other annotated ServiceAccounts belong to someone else and are skipped
-//! (the report has no informational level, and a PASS would claim something was checked).
+//! the bundle's role ARNs, and no unselected preset owns that role ([`super::subset`]); other
+//! annotated ServiceAccounts belong to someone else and are skipped (the report has no
+//! informational level, and a PASS would claim something was checked).
+//!
+//! An API call that fails for environmental reasons (unreachable, timed out, credentials, RBAC)
+//! ends verify with an error (exit 3), also inside `--exec-test`: that is not drift (exit 1).
 
-use super::KubeOptions;
+use super::client::FIELD_MANAGER;
 use super::client::Kube;
 use super::errors::{self, Op};
 use super::objects::{Desired, ROLE_ARN};
-use super::plan::{apply, get};
+use super::subset;
+use super::{KubeOptions, VerifyFlags};
 use crate::bundle::{Bundle, layout};
 use crate::component::{Component, ServiceAccountRef};
 use crate::error::Result;
@@ -18,15 +23,15 @@ use crate::overrides::SaCreator;
 use crate::report::Check;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
-use kube::api::{Api, AttachParams, DeleteParams, ListParams};
+use kube::api::{Api, AttachParams, DeleteParams, ListParams, Patch, PatchParams};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 const SCOPE: &str = "kube";
 
 /// See [`super::verify`].
-pub async fn verify(opts: &KubeOptions, bundle: &Bundle, exec_test: bool, pod_timeout: Duration) -> Result<Vec<Check>> {
-    let k = Kube::connect(opts).await?;
+pub async fn verify(opts: &KubeOptions, bundle: &Bundle, flags: &VerifyFlags) -> Result<Vec<Check>> {
+    let k = Kube::connect(opts, Some(&bundle.context)).await?;
     // The guide's check: every ServiceAccount with a role-arn annotation, in all namespaces.
     let all = Api::<ServiceAccount>::all(k.client.clone())
         .list(&ListParams::default())
@@ -164,7 +169,8 @@ pub async fn verify(opts: &KubeOptions, bundle: &Bundle, exec_test: bool, pod_ti
         .iam_arn(&format!("role/irsa-{}-", bundle.context.cluster));
     let role_arns: BTreeSet<&str> = bundle.components.iter().map(|c| c.role_arn.as_str()).collect();
     for (r, arn) in &annotated {
-        if !explained.contains(*r) && (arn.starts_with(&ours) || role_arns.contains(arn)) {
+        let irsagen_role = arn.starts_with(&ours) || role_arns.contains(arn);
+        if !explained.contains(*r) && irsagen_role && subset::owner(&bundle.context, &flags.others, r, arn).is_none() {
             checks.push(Check::fail(
                 SCOPE,
                 None,
@@ -178,9 +184,9 @@ pub async fn verify(opts: &KubeOptions, bundle: &Bundle, exec_test: bool, pod_ti
         }
     }
 
-    if exec_test {
+    if flags.exec_test {
         for c in &bundle.components {
-            checks.push(exec_check(&k, bundle, c, pod_timeout).await);
+            checks.push(exec_check(&k, bundle, c, flags.pod_timeout).await?);
         }
     }
     Ok(checks)
@@ -249,65 +255,72 @@ fn identity_advice(c: &Component, found: &ServiceAccountRef) -> String {
     )
 }
 
+/// Splits an API result for the exec test: a failure of the environment (unreachable, timed
+/// out, credentials, RBAC) ends verify with an error (exit 3); any other refusal is the cluster's
+/// answer (an admission plugin, a missing object) and becomes the check's failure text.
+fn judged<T>(k: &Kube, op: Op<'_>, r: std::result::Result<T, kube::Error>) -> Result<std::result::Result<T, String>> {
+    match r {
+        Ok(v) => Ok(Ok(v)),
+        Err(e) if errors::is_environment(&e) => Err(errors::map(k, op, e)),
+        Err(e) => Ok(Err(errors::map(k, op, e).to_string())),
+    }
+}
+
 /// `--exec-test` for one component: create the test pod, wait for it to run, exec
 /// `aws sts get-caller-identity` and check the assumed role.
-async fn exec_check(k: &Kube, bundle: &Bundle, c: &Component, timeout: Duration) -> Check {
+async fn exec_check(k: &Kube, bundle: &Bundle, c: &Component, timeout: Duration) -> Result<Check> {
     let p = Some(c.preset.as_str());
     let path = layout::test_pod(&c.preset);
     let fail = |detail: String, advice: String| Check::fail(SCOPE, p, "exec-test", detail, advice);
     let Some(artifact) = bundle.get(&path) else {
-        return fail(
+        return Ok(fail(
             format!("the bundle has no test pod {path}"),
             "render the bundle again".into(),
-        );
+        ));
     };
-    let d = match Desired::from_artifact(artifact) {
-        Ok(d) => d,
-        Err(e) => return fail(e.to_string(), "render the bundle again".into()),
-    };
+    let d = Desired::from_artifact(artifact)?;
     let ns = d.ns().unwrap_or_default().to_string();
     let name = d.name().to_string();
-    let existed = match get(k, &d, Some(&ns)).await {
-        Ok(live) => live.is_some(),
-        Err(e) => return fail(e.to_string(), describe(&c.service_account)),
+    let api: Api<Pod> = Api::namespaced(k.client.clone(), &ns);
+    let op = |verb| Op {
+        verb,
+        resource: "pods",
+        namespace: Some(&ns),
     };
-    if let Err(e) = apply(k, &d, false, false).await {
-        return fail(
+    let existed = match judged(k, op("get"), api.get_opt(&name).await)? {
+        Ok(live) => live.is_some(),
+        Err(e) => return Ok(fail(e, describe(&c.service_account))),
+    };
+    let pp = PatchParams::apply(FIELD_MANAGER);
+    if let Err(e) = judged(k, op("patch"), api.patch(&name, &pp, &Patch::Apply(&d.obj)).await)? {
+        return Ok(fail(
             format!("cannot create test pod {ns}/{name}: {e}"),
             format!("{}; irsagen apply --kube", describe(&c.service_account)),
-        );
+        ));
     }
     let check = run_test(k, c, &ns, &name, timeout).await;
     if !existed {
-        let _ = Api::<Pod>::namespaced(k.client.clone(), &ns)
-            .delete(&name, &DeleteParams::default())
-            .await;
+        // Best effort, also after an error: the pod is irsagen's own, made for this test.
+        let _ = api.delete(&name, &DeleteParams::default()).await;
     }
     check
 }
 
-async fn run_test(k: &Kube, c: &Component, ns: &str, name: &str, timeout: Duration) -> Check {
+async fn run_test(k: &Kube, c: &Component, ns: &str, name: &str, timeout: Duration) -> Result<Check> {
     let p = Some(c.preset.as_str());
     let api: Api<Pod> = Api::namespaced(k.client.clone(), ns);
     let pod_advice = format!("kubectl describe pod {name} -n {ns}; {}", describe(&c.service_account));
-    // A failed API call ends the test with the call RBAC or the server refused.
-    let api_fail = |verb: &'static str, resource: &'static str, e| {
-        let err = errors::map(
-            k,
-            Op {
-                verb,
-                resource,
-                namespace: Some(ns),
-            },
-            e,
-        );
-        Check::fail(SCOPE, p, "exec-test", err.to_string(), pod_advice.clone())
+    let op = |verb, resource| Op {
+        verb,
+        resource,
+        namespace: Some(ns),
     };
+    let fail = |detail: String| Check::fail(SCOPE, p, "exec-test", detail, pod_advice.clone());
     let start = Instant::now();
     loop {
-        let pod = match api.get(name).await {
+        let pod = match judged(k, op("get", "pods"), api.get(name).await)? {
             Ok(pod) => pod,
-            Err(e) => return api_fail("get", "pods", e),
+            Err(e) => return Ok(fail(e)),
         };
         let status = pod.status.as_ref();
         let phase = status.and_then(|s| s.phase.clone()).unwrap_or_else(|| "Pending".into());
@@ -344,20 +357,24 @@ async fn run_test(k: &Kube, c: &Component, ns: &str, name: &str, timeout: Durati
                     timeout.as_secs()
                 )
             };
-            return Check::fail(SCOPE, p, "exec-test", detail, pod_advice);
+            return Ok(fail(detail));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let ap = AttachParams::default().stdin(false).stdout(true).stderr(true);
-    let mut proc = match api
-        .exec(name, ["aws", "sts", "get-caller-identity", "--output", "json"], &ap)
-        .await
-    {
+    let mut proc = match judged(
+        k,
+        op("create", "pods/exec"),
+        api.exec(name, ["aws", "sts", "get-caller-identity", "--output", "json"], &ap)
+            .await,
+    )? {
         Ok(proc) => proc,
-        Err(e) => return api_fail("create", "pods/exec", e),
+        Err(e) => return Ok(fail(e)),
     };
     let (mut out, mut err) = (String::new(), String::new());
-    {
+    // kube sets no read timeout on the exec stream, so bound the whole command here: a pod that
+    // cannot reach STS would otherwise keep verify waiting forever.
+    let finished = tokio::time::timeout(k.timeout, async {
         use tokio::io::AsyncReadExt;
         let (so, se) = (proc.stdout(), proc.stderr());
         let read_out = async {
@@ -371,13 +388,20 @@ async fn run_test(k: &Kube, c: &Component, ns: &str, name: &str, timeout: Durati
             }
         };
         tokio::join!(read_out, read_err);
+        let _ = proc.join().await;
+    })
+    .await;
+    if finished.is_err() {
+        return Ok(fail(format!(
+            "aws sts get-caller-identity in {ns}/{name} did not finish within {} s (can the pod reach STS?)",
+            k.timeout.as_secs()
+        )));
     }
-    let _ = proc.join().await;
     let arn = serde_json::from_str::<serde_json::Value>(&out)
         .ok()
         .and_then(|v| v.get("Arn").and_then(|a| a.as_str()).map(str::to_string));
     let want = format!(":assumed-role/{}/", c.role_name);
-    match arn {
+    Ok(match arn {
         Some(a) if a.contains(&want) => Check::pass(
             SCOPE,
             p,
@@ -407,5 +431,5 @@ async fn run_test(k: &Kube, c: &Component, ns: &str, name: &str, timeout: Durati
             ),
             pod_advice,
         ),
-    }
+    })
 }

@@ -7,6 +7,7 @@ mod check_mode;
 mod cli;
 mod fuzz;
 mod guide;
+mod kube_plan;
 mod long_names;
 mod output_folder;
 mod readme;

@@ -198,7 +198,7 @@ async fn efs_patch_is_skipped_without_the_deployment_and_applied_with_it() {
     let text = plan.to_text();
     assert!(
         text.contains(&format!(
-            "skipped: Deployment {}/efs-csi-controller does not exist (install the driver first)",
+            "kube: note: skipped Deployment {}/efs-csi-controller: it does not exist (install the driver first; rerun apply after)",
             w.ns
         )),
         "{text}"
@@ -212,11 +212,15 @@ async fn efs_patch_is_skipped_without_the_deployment_and_applied_with_it() {
     assert_eq!(plan.changes.len(), 1, "{text}");
     assert_eq!(plan.changes[0].action, Action::Update);
     assert!(
-        text.contains(&format!("update Deployment {}/efs-csi-controller", w.ns))
+        text.contains(&format!("kube: ~ update Deployment {}/efs-csi-controller", w.ns))
             && text.contains("+      serviceAccountName: efs-csi-controller-sa"),
         "{text}"
     );
-    assert!(!text.contains("skipped"), "{text}");
+    assert!(
+        !text.contains("note: skipped")
+            && text.contains("kube: plan: 0 to create, 1 to update, 1 unchanged, 0 skipped"),
+        "{text}"
+    );
     kube::execute(&admin(), &plan, false).await.expect("apply patch");
     assert_eq!(
         w.deployment_sa(&w.ns, "efs-csi-controller").await.as_deref(),
@@ -317,13 +321,7 @@ async fn test_pods_are_applied_with_their_service_accounts() {
         ]
     );
     kube::execute(&admin(), &plan, false).await.expect("apply --test-pods");
-    let pod = kube::objects::Desired::from_artifact(b.get("kubernetes/ebs-csi-driver/test-pod.yaml").unwrap()).unwrap();
-    let api: ::kube::Api<k8s_openapi::api::core::v1::Pod> = ::kube::Api::namespaced(w.client.clone(), &w.ns);
-    let live = api.get(pod.name()).await.expect("test pod created");
-    assert_eq!(
-        live.spec.unwrap().service_account_name.as_deref(),
-        Some("ebs-csi-controller-sa")
-    );
+    assert_pod_as_rendered(&w, &b, "ebs-csi-driver").await;
     let again = kube::plan(&admin(), &b, flags).await.expect("re-plan");
     assert!(again.is_empty(), "{}", again.to_text());
     w.cleanup().await;
@@ -347,7 +345,8 @@ async fn test_pod_of_a_chart_service_account_waits_for_the_chart() {
     assert!(plan.is_empty(), "{text}");
     assert!(
         text.contains(&format!(
-            "skipped: Pod {ns}/test-irsa-cluster-autoscaler: its ServiceAccount {ns}/cluster-autoscaler does not exist (install the chart first)",
+            "kube: note: skipped Pod {ns}/test-irsa-cluster-autoscaler: its ServiceAccount {ns}/cluster-autoscaler does not exist yet \
+             and irsagen does not create it (the chart does); install the chart, then rerun with --test-pods",
             ns = w.ns
         )),
         "{text}"
@@ -360,5 +359,126 @@ async fn test_pod_of_a_chart_service_account_waits_for_the_chart() {
     assert_eq!(plan.changes.len(), 1, "{}", plan.to_text());
     assert!(!plan.changes[0].deferred);
     kube::execute(&admin(), &plan, false).await.expect("apply");
+    assert_pod_as_rendered(&w, &b, "cluster-autoscaler").await;
     w.cleanup().await;
+}
+
+/// The README's config, exactly (only the issuer is given instead of `auto`, which needs AWS),
+/// on a fresh cluster with `--create-namespace --test-pods`: the autoscaler's chart is not
+/// installed, so its test pod is skipped (in the dry run too) and nothing is created for it;
+/// the rest is applied and the run exits 0. Works in kube-system and `smallest` as the README
+/// does, under the README's cluster name, so the role ARNs are fixed and a rerun converges.
+#[test]
+fn readme_config_with_create_namespace_and_test_pods_on_a_fresh_cluster() {
+    require_peer();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("irsagen.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"cluster: smallest-cluster
+region: us-east-1
+account: "123456789012"      # quoted, so YAML keeps leading zeros; or auto
+oidcIssuer: {ISSUER}
+tags:                        # on every role (the guide's "Tag Resources")
+  Environment: production
+  Application: smallest-self-host
+presets:                     # the presets to render; {{}} takes the defaults
+  cluster-autoscaler:
+    releaseNamespace: smallest
+    serviceAccountCreatedBy: helm
+  ebs-csi-driver: {{}}
+  efs-csi-driver: {{}}
+"#
+        ),
+    )
+    .unwrap();
+    let cfg = config.to_str().unwrap();
+    let run = |extra: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_irsagen"))
+            .args(["apply", "--config", cfg, "--kube", "--create-namespace", "--test-pods"])
+            .args(extra)
+            .output()
+            .expect("run irsagen");
+        let text = format!(
+            "status {:?}\nstdout:\n{}\nstderr:\n{}",
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        (o.status.code(), String::from_utf8_lossy(&o.stdout).to_string(), text)
+    };
+    let client = rt.block_on(::kube::Client::try_default()).unwrap();
+    let pods: ::kube::Api<k8s_openapi::api::core::v1::Pod> = ::kube::Api::namespaced(client.clone(), "kube-system");
+    let sas: ::kube::Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        ::kube::Api::namespaced(client.clone(), "kube-system");
+    let namespaces: ::kube::Api<k8s_openapi::api::core::v1::Namespace> = ::kube::Api::all(client.clone());
+    let skip_note = "kube: note: skipped Pod smallest/test-irsa-cluster-autoscaler: its ServiceAccount smallest/cluster-autoscaler \
+                     does not exist yet and irsagen does not create it (the chart does); install the chart, then rerun with --test-pods";
+    let smallest_exists = || rt.block_on(namespaces.get_opt("smallest")).unwrap().is_some();
+    assert!(
+        !smallest_exists(),
+        "the cluster is not fresh: namespace smallest exists"
+    );
+
+    let (code, out, text) = run(&["--dry-run"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(out.contains(skip_note), "{text}");
+    assert!(
+        !out.contains("create Namespace smallest") && !out.contains("create Pod smallest/"),
+        "{text}"
+    );
+    assert!(
+        out.contains("kube: plan: 4 to create, 0 to update, 0 unchanged, 2 skipped"),
+        "{text}"
+    );
+
+    let (code, out, text) = run(&["--yes"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(out.contains(skip_note), "{text}");
+    assert!(out.contains("kube: applied: 4 created, 0 updated"), "{text}");
+    assert!(
+        !smallest_exists(),
+        "namespace smallest created for a skipped pod\n{text}"
+    );
+
+    let b = {
+        let ca = irsagen::overrides::PresetOverrides {
+            release_namespace: Some("smallest".into()),
+            service_account_created_by: Some(irsagen::overrides::SaCreator::Helm),
+            ..Default::default()
+        };
+        bundle(
+            "smallest-cluster",
+            &[
+                ("cluster-autoscaler", ca),
+                ("ebs-csi-driver", Default::default()),
+                ("efs-csi-driver", Default::default()),
+            ],
+        )
+    };
+    for sa in ["ebs-csi-controller-sa", "efs-csi-controller-sa"] {
+        let live = rt.block_on(sas.get(sa)).expect("ServiceAccount created");
+        assert_eq!(
+            arn_of(&live).as_deref(),
+            Some(role_arn("smallest-cluster", "kube-system", sa).as_str())
+        );
+    }
+    let w = rt.block_on(World::new("readme", false));
+    rt.block_on(assert_pod_as_rendered(&w, &b, "ebs-csi-driver"));
+    rt.block_on(assert_pod_as_rendered(&w, &b, "efs-csi-driver"));
+
+    // The rerun converges: nothing to change, the pod still skipped with its reason.
+    let (code, out, text) = run(&["--yes"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(out.contains("kube: no changes") && out.contains(skip_note), "{text}");
+
+    for sa in ["ebs-csi-controller-sa", "efs-csi-controller-sa"] {
+        let _ = rt.block_on(pods.delete(&format!("test-irsa-{sa}"), &Default::default()));
+        let _ = rt.block_on(sas.delete(sa, &Default::default()));
+    }
 }

@@ -50,17 +50,24 @@ fn cli_apply_and_verify_with_context() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout).to_string();
     assert!(
-        out.contains(&format!("kube: create ServiceAccount {}/cluster-autoscaler", w.ns))
+        out.contains(&format!("kube: + create ServiceAccount {}/cluster-autoscaler", w.ns))
             && out.contains("kube: dry run, nothing changed"),
         "{}",
         text(&o)
     );
     assert!(rt.block_on(w.sa(&w.ns, "cluster-autoscaler")).is_none());
 
-    // Without a terminal and without --yes, apply refuses.
+    // Without a terminal and without --yes, apply refuses after the plan, and creates nothing.
     let o = run(with(&["apply", "--kube"], &[]));
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--yes"), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout)
+            .contains(&format!("kube: + create ServiceAccount {}/cluster-autoscaler", w.ns))
+            && String::from_utf8_lossy(&o.stderr).contains("without confirmation: no terminal to ask on; pass --yes"),
+        "{}",
+        text(&o)
+    );
+    assert!(rt.block_on(w.sa(&w.ns, "cluster-autoscaler")).is_none());
 
     let o = run(with(&["apply", "--kube", "--yes"], &["--context", "irsagen-admin"]));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -71,7 +78,8 @@ fn cli_apply_and_verify_with_context() {
         text(&o)
     );
     assert!(
-        out.contains("kube: skipped: Deployment") && out.contains("API requests"),
+        out.contains(&format!("kube: note: skipped Deployment {}/efs-csi-controller", w.ns))
+            && out.contains("3 created, 0 updated; 11 API requests (plan 8, apply 3)"),
         "{}",
         text(&o)
     );
@@ -93,6 +101,32 @@ fn cli_apply_and_verify_with_context() {
     assert_eq!(v["failed"], 0, "{}", text(&o));
     assert_eq!(v["passed"], 6, "{}", text(&o));
     assert!(v["checks"].as_array().unwrap().iter().all(|c| c["scope"] == "kube"));
+
+    // A subset verify (--preset) passes beside the other two presets' ServiceAccounts.
+    let ebs_set = format!("ebs-csi-driver.namespace={}", w.ns);
+    let subset: Vec<String> = [
+        "verify",
+        "--kube",
+        "-o",
+        "json",
+        "--preset",
+        "ebs-csi-driver",
+        "--set",
+        &ebs_set,
+    ]
+    .iter()
+    .chain(&common[..8])
+    .map(|s| s.to_string())
+    .collect();
+    let o = run(subset);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json report");
+    assert_eq!(
+        (v["passed"].as_u64(), v["failed"].as_u64()),
+        (Some(2), Some(0)),
+        "{}",
+        text(&o)
+    );
 
     // A failing check: exit 1, the FAIL in the JSON.
     rt.block_on(w.set_role_arn(&w.ns, "cluster-autoscaler", None));
@@ -118,15 +152,20 @@ fn cli_apply_and_verify_with_context() {
         "{}",
         text(&o)
     );
-    let o = run(with(
-        &["apply", "--kube", "--yes"],
-        &["--context", "irsagen-unreachable"],
-    ));
-    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("cannot reach the Kubernetes API server at https://127.0.0.1:"),
-        "{}",
-        text(&o)
-    );
+    // An unreachable cluster is an environment failure (3), for apply and for verify (not 1,
+    // which means drift).
+    for cmd in [
+        &["apply", "--kube", "--yes"][..],
+        &["verify", "--kube"][..],
+        &["verify", "--kube", "--exec-test"][..],
+    ] {
+        let o = run(with(cmd, &["--context", "irsagen-unreachable"]));
+        assert_eq!(o.status.code(), Some(3), "{cmd:?}: {}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("cannot reach the Kubernetes API server at https://127.0.0.1:"),
+            "{cmd:?}: {}",
+            text(&o)
+        );
+    }
     rt.block_on(w.cleanup());
 }

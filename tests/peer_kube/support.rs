@@ -7,7 +7,7 @@ use irsagen::kube::KubeOptions;
 use irsagen::overrides::PresetOverrides;
 use irsagen::render::Renderer;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
@@ -51,8 +51,8 @@ pub fn admin() -> KubeOptions {
 /// Another context of the peer's kubeconfig.
 pub fn context(name: &str) -> KubeOptions {
     KubeOptions {
-        kubeconfig: None,
         context: Some(name.into()),
+        ..Default::default()
     }
 }
 
@@ -210,6 +210,36 @@ impl World {
             .and_then(|s| s.template.spec)
             .and_then(|s| s.service_account_name)
     }
+}
+
+/// The test pod of `preset` in the cluster is the bundle's `test-pod.yaml`: same namespace and
+/// name, ServiceAccount, and per container the same name, image, command and args.
+pub async fn assert_pod_as_rendered(w: &World, b: &Bundle, preset: &str) {
+    let path = irsagen::bundle::layout::test_pod(preset);
+    let d = irsagen::kube::objects::Desired::from_artifact(b.get(&path).expect("test pod rendered")).unwrap();
+    let want: Pod = serde_json::from_value(d.json()).expect("rendered test pod is a Pod");
+    let ns = d.ns().expect("namespaced");
+    let live = Api::<Pod>::namespaced(w.client.clone(), ns)
+        .get(d.name())
+        .await
+        .unwrap_or_else(|e| panic!("test pod {ns}/{} created: {e}", d.name()));
+    let (want, live) = (want.spec.expect("rendered spec"), live.spec.expect("live spec"));
+    assert!(want.service_account_name.is_some(), "{path} names its ServiceAccount");
+    assert_eq!(
+        live.service_account_name, want.service_account_name,
+        "serviceAccountName of {path}"
+    );
+    let shape = |s: &k8s_openapi::api::core::v1::PodSpec| -> Vec<_> {
+        s.containers
+            .iter()
+            .map(|c| (c.name.clone(), c.image.clone(), c.command.clone(), c.args.clone()))
+            .collect()
+    };
+    assert!(
+        want.containers.iter().all(|c| c.image.is_some() && c.command.is_some()),
+        "{path} sets image and command"
+    );
+    assert_eq!(shape(&live), shape(&want), "containers of {path}");
 }
 
 /// The `resourceVersion` of a ServiceAccount.

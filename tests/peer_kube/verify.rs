@@ -190,7 +190,12 @@ async fn exec_test_creates_the_pod_and_fails_clearly_without_nodes() {
     let plan = kube::plan(&admin(), &b, ApplyFlags::default()).await.expect("plan");
     kube::execute(&admin(), &plan, false).await.expect("apply");
 
-    let checks = kube::verify_with(&admin(), &b, true, Duration::from_secs(2))
+    let flags = kube::VerifyFlags {
+        exec_test: true,
+        pod_timeout: Duration::from_secs(2),
+        ..Default::default()
+    };
+    let checks = kube::verify_with(&admin(), &b, &flags)
         .await
         .expect("verify --exec-test");
     let text = irsagen::report::to_text(&checks);
@@ -216,5 +221,140 @@ async fn exec_test_creates_the_pod_and_fails_clearly_without_nodes() {
         pods.get_opt("test-irsa-ebs-csi-controller-sa").await.unwrap().is_none(),
         "test pod left behind"
     );
+    w.cleanup().await;
+}
+
+#[tokio::test]
+async fn subset_verify_passes_beside_the_other_presets_and_still_flags_left_overs() {
+    let w = World::new("subset", true).await;
+    let all = guide_bundle(&w.cluster, &w.ns);
+    let plan = kube::plan(&admin(), &all, ApplyFlags::default()).await.expect("plan");
+    kube::execute(&admin(), &plan, false)
+        .await
+        .expect("apply all three presets");
+
+    // verify --preset ebs-csi-driver, the config placing the others in the test's namespace.
+    let ebs = bundle(&w.cluster, &[("ebs-csi-driver", in_ns(&w.ns))]);
+    let config: std::collections::BTreeMap<String, PresetOverrides> =
+        PRESETS.iter().map(|p| (p.to_string(), in_ns(&w.ns))).collect();
+    let catalog = irsagen::preset::Catalog::embedded().unwrap();
+    let subset = kube::VerifyFlags {
+        others: kube::subset::others(&catalog, &ebs, &config),
+        ..Default::default()
+    };
+    let checks = kube::verify_with(&admin(), &ebs, &subset).await.expect("verify");
+    let text = irsagen::report::to_text(&checks);
+    assert_eq!(irsagen::report::failures(&checks), 0, "{text}");
+    let names: Vec<(&str, &str)> = checks
+        .iter()
+        .map(|c| (c.preset.as_deref().unwrap_or("-"), c.name.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [("ebs-csi-driver", "sa-exists"), ("ebs-csi-driver", "sa-role-arn")],
+        "{text}"
+    );
+    // Without knowing the other presets (the old behaviour), their ServiceAccounts were
+    // "unexpected": this is what the subset rule fixes.
+    let blind = kube::verify(&admin(), &ebs, false).await.expect("verify");
+    assert_eq!(
+        find(&blind, None, "unexpected-sa").len(),
+        2,
+        "{}",
+        irsagen::report::to_text(&blind)
+    );
+
+    // A left-over bound to an irsagen role of this cluster that no preset accounts for still fails.
+    let stale = role_arn(&w.cluster, "old", "thing");
+    w.apply_sa_as("kubectl", &w.ns, "stale", json!({}), json!({ROLE_ARN: stale}))
+        .await;
+    let checks = kube::verify_with(&admin(), &ebs, &subset).await.expect("verify");
+    let text = irsagen::report::to_text(&checks);
+    let c = one(&checks, None, "unexpected-sa");
+    assert!(
+        c.status == Status::Fail && c.detail.contains(&format!("{}/stale", w.ns)) && c.detail.contains(&stale),
+        "{text}"
+    );
+    assert_eq!(irsagen::report::failures(&checks), 1, "{text}");
+    w.cleanup().await;
+}
+
+/// `--exec-test` run by a user who may read everything verify reads but may not create pods:
+/// the denial is an environment failure (error, exit 3), not a failed check (exit 1, drift).
+/// The user is the admin impersonating a fresh name, bound to a read-only ClusterRole.
+#[tokio::test]
+async fn exec_test_denied_by_rbac_is_an_error_not_a_failed_check() {
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+    let w = World::new("execrbac", true).await;
+    let b = bundle(&w.cluster, &[("ebs-csi-driver", in_ns(&w.ns))]);
+    let plan = kube::plan(&admin(), &b, ApplyFlags::default()).await.expect("plan");
+    kube::execute(&admin(), &plan, false).await.expect("apply");
+
+    let user = unique("reader");
+    let role: ClusterRole = serde_json::from_value(json!({
+        "metadata": {"name": user},
+        "rules": [{"apiGroups": [""], "resources": ["serviceaccounts", "pods"], "verbs": ["get", "list"]},
+                  {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get"]}]
+    }))
+    .unwrap();
+    let binding: ClusterRoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": user},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": user},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]
+    }))
+    .unwrap();
+    let roles: ::kube::Api<ClusterRole> = ::kube::Api::all(w.client.clone());
+    let bindings: ::kube::Api<ClusterRoleBinding> = ::kube::Api::all(w.client.clone());
+    let pp = ::kube::api::PostParams::default();
+    roles.create(&pp, &role).await.expect("create ClusterRole");
+    bindings.create(&pp, &binding).await.expect("create ClusterRoleBinding");
+
+    let dir = tempfile::tempdir().unwrap();
+    let peer = std::env::var("IRSAGEN_KUBE_PEER_DIR").expect("IRSAGEN_KUBE_PEER_DIR");
+    let server = std::env::var("IRSAGEN_KUBE_PEER_SERVER").expect("IRSAGEN_KUBE_PEER_SERVER");
+    let kubeconfig = dir.path().join("reader.kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: reader\n\
+             clusters:\n- name: peer\n  cluster: {{server: '{server}', certificate-authority: '{peer}/ca.crt'}}\n\
+             users:\n- name: reader\n  user: {{client-certificate: '{peer}/admin.crt', client-key: '{peer}/admin.key', as: '{user}'}}\n\
+             contexts:\n- name: reader\n  context: {{cluster: peer, user: reader}}\n"
+        ),
+    )
+    .unwrap();
+    let reader = irsagen::kube::KubeOptions {
+        kubeconfig: Some(kubeconfig),
+        ..Default::default()
+    };
+
+    // Reading is allowed: the plain verify passes.
+    let checks = kube::verify(&reader, &b, false).await.expect("verify as reader");
+    assert_eq!(
+        irsagen::report::failures(&checks),
+        0,
+        "{}",
+        irsagen::report::to_text(&checks)
+    );
+    // Creating the test pod is not: an error naming the call and the user.
+    let flags = kube::VerifyFlags {
+        exec_test: true,
+        pod_timeout: Duration::from_secs(2),
+        ..Default::default()
+    };
+    let err = kube::verify_with(&reader, &b, &flags)
+        .await
+        .expect_err("RBAC denial in --exec-test is an error");
+    assert_eq!(err.exit_code(), 3);
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!(
+            "RBAC denied `patch pods` in namespace {} for user {user}",
+            w.ns
+        )),
+        "{msg}"
+    );
+    let _ = bindings.delete(&user, &Default::default()).await;
+    let _ = roles.delete(&user, &Default::default()).await;
     w.cleanup().await;
 }

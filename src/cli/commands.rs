@@ -255,14 +255,6 @@ fn with_timeout(mut opts: AwsOptions, t: &TargetArgs) -> AwsOptions {
 fn apply(cmd: ApplyCmd) -> Result<i32> {
     let (bundle, aws_opts) = bundle(&cmd.inputs)?;
     let aws_opts = with_timeout(aws_opts, &cmd.target);
-    // Without --yes and without a terminal the answer to the prompt is known already: refuse
-    // before planning, so no AWS or cluster call is made for a run that cannot change anything.
-    if !cmd.yes && !cmd.dry_run && !std::io::stdin().is_terminal() {
-        return Err(Error::NotConfirmed(
-            "refusing to apply without confirmation: no terminal to ask on; pass --yes (or --dry-run to see the plan)"
-                .into(),
-        ));
-    }
     let (do_aws, do_kube) = targets(&cmd.target);
     let rt = runtime()?;
     if do_aws {

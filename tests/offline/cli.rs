@@ -134,45 +134,6 @@ fn completions_are_valid_scripts_for_each_shell() {
 }
 
 #[test]
-fn apply_without_yes_and_without_a_terminal_is_refused_before_any_call() {
-    // Valid inputs and explicit values, so nothing before the prompt needs the network; AWS
-    // and the cluster point at a closed port, so a call made before the refusal would fail
-    // with a connection error instead of this message.
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: \"https://127.0.0.1:1\"}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\n",
-    )
-    .unwrap();
-    for target in [&["--aws"][..], &["--kube"][..], &[][..]] {
-        let o = irsagen()
-            .arg("apply")
-            .args(GUIDE_ARGS)
-            .args(target)
-            .arg("--kubeconfig")
-            .arg(&kubeconfig)
-            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
-            .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-            .env("AWS_SECRET_ACCESS_KEY", "secret")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(3), "{target:?}: {err}");
-        assert!(
-            err.contains("refusing to apply without confirmation: no terminal to ask on; pass --yes"),
-            "{target:?}: {err}"
-        );
-        assert!(
-            o.stdout.is_empty(),
-            "no plan was made: {}",
-            String::from_utf8_lossy(&o.stdout)
-        );
-    }
-}
-
-#[test]
 fn bad_input_is_refused_before_any_call() {
     let o = irsagen()
         .args([

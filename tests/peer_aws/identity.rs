@@ -266,7 +266,10 @@ fn an_explicit_profile_wins_over_environment_keys_and_an_unknown_one_is_bad_inpu
 
         let out = whoami_arn(dir.path(), &["--profile", "nosuch"], &[]);
         assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-        let err = String::from_utf8_lossy(&out.stderr);
+        // With `-o json` the error is a JSON object on stdout.
+        let err: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON error object");
+        assert_eq!(err["exitCode"], 2, "{err}");
+        let err = err["error"].as_str().unwrap_or_default().to_string();
         assert!(
             err.contains("invalid --profile `nosuch`: no such profile in the AWS config files")
                 && err.contains("known profiles: peer"),

@@ -640,3 +640,62 @@ fn the_plan_text_counts_and_marks_every_kind_of_change() {
     assert!(!p.is_empty());
     assert_eq!(p.calls().len(), 5, "{:#?}", p.calls());
 }
+
+/// A 127.0.0.1 port where nothing listens (no network leaves the machine).
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[test]
+fn the_timeout_flag_takes_1_to_3600_seconds() {
+    let url = format!("http://127.0.0.1:{}", closed_port());
+    for (value, accepted) in [("0", false), ("1", true), ("3600", true), ("3601", false), ("x", false)] {
+        let out = irsagen()
+            .args(["whoami", "--timeout", value])
+            .env("AWS_ENDPOINT_URL", &url)
+            .env("AWS_ACCESS_KEY_ID", "offline-dummy")
+            .env("AWS_SECRET_ACCESS_KEY", "offline-dummy")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_CONFIG_FILE", "/nonexistent/irsagen-config")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/irsagen-credentials")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        if accepted {
+            // Parsed, then the call fails at once on the closed port: an environment failure.
+            assert_eq!(out.status.code(), Some(3), "--timeout {value}: {err}");
+            assert!(err.contains(&format!("{url} refused the connection")), "{err}");
+        } else {
+            assert_eq!(out.status.code(), Some(2), "--timeout {value}: {err}");
+            assert!(err.contains("--timeout"), "{err}");
+        }
+    }
+}
+
+#[test]
+fn an_unknown_profile_is_bad_input_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config"), "[profile dev]\nregion = us-east-1\n").unwrap();
+    std::fs::write(
+        dir.path().join("credentials"),
+        "[ci]\naws_access_key_id = a\naws_secret_access_key = b\n",
+    )
+    .unwrap();
+    let out = irsagen()
+        .args(["whoami", "--profile", "prod"])
+        .env("AWS_CONFIG_FILE", dir.path().join("config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("credentials"))
+        .env("AWS_ACCESS_KEY_ID", "offline-dummy")
+        .env("AWS_SECRET_ACCESS_KEY", "offline-dummy")
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", closed_port()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("invalid --profile `prod`: no such profile") && err.contains("known profiles: ci, dev"),
+        "{err}"
+    );
+}

@@ -82,6 +82,10 @@ pub struct PolicySource {
     pub commit: String,
     /// Date of that commit (YYYY-MM-DD).
     pub date: String,
+    /// Git blob id of the upstream file at that commit, when the preset's file is that file byte
+    /// for byte; a test hashes the copy and compares, so an edited copy cannot pass as upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blob: Option<String>,
     /// Anything a reviewer should know.
     pub note: Option<String>,
 }

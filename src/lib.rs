@@ -12,6 +12,7 @@ pub mod bundle_check;
 pub mod component;
 pub mod config;
 pub mod context;
+pub mod eksctl;
 pub mod emit;
 pub mod error;
 pub mod inputs;

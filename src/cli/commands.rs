@@ -46,7 +46,8 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 /// Builds the validated bundle from the inputs, resolving `auto` values through AWS.
-fn bundle(args: &InputArgs) -> Result<(Bundle, AwsOptions)> {
+/// `for_eksctl`: the bundle's eksctl files are written, so eksctl's CloudFormation limits apply.
+fn bundle(args: &InputArgs, for_eksctl: bool) -> Result<(Bundle, AwsOptions)> {
     let config = match args.config.as_deref() {
         Some(path) => Some(ConfigFile::load(path)?.for_cluster(args.cluster.as_deref())?),
         None => None,
@@ -92,7 +93,10 @@ fn bundle(args: &InputArgs) -> Result<(Bundle, AwsOptions)> {
         }
     }
     let ctx = Context::new(&cluster)?;
-    let renderer = Renderer::new(args.presets_dir.as_deref(), args.templates_dir.as_deref())?;
+    let mut renderer = Renderer::new(args.presets_dir.as_deref(), args.templates_dir.as_deref())?;
+    if !for_eksctl {
+        renderer = renderer.without_eksctl_limits();
+    }
     Ok((renderer.render(&ctx, &selection)?, aws_opts))
 }
 
@@ -108,7 +112,7 @@ fn regenerate_command() -> String {
 }
 
 fn render(cmd: RenderCmd) -> Result<i32> {
-    let (bundle, _) = bundle(&cmd.inputs)?;
+    let (bundle, _) = bundle(&cmd.inputs, true)?;
     let Some(dir) = &cmd.out_dir else {
         print!("{}", bundle.to_stream());
         return Ok(0);
@@ -215,7 +219,7 @@ fn confirm(what: &str) -> Result<()> {
 }
 
 fn apply(cmd: ApplyCmd) -> Result<i32> {
-    let (bundle, aws_opts) = bundle(&cmd.inputs)?;
+    let (bundle, aws_opts) = bundle(&cmd.inputs, false)?;
     let (do_aws, do_kube) = targets(&cmd.target);
     let rt = runtime()?;
     if do_aws {
@@ -257,7 +261,7 @@ fn apply(cmd: ApplyCmd) -> Result<i32> {
 }
 
 fn verify(cmd: VerifyCmd) -> Result<i32> {
-    let (bundle, aws_opts) = bundle(&cmd.inputs)?;
+    let (bundle, aws_opts) = bundle(&cmd.inputs, false)?;
     let (do_aws, do_kube) = targets(&cmd.target);
     let rt = runtime()?;
     let mut checks = Vec::new();

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod check_mode;
+mod eksctl_limits;
 mod cli;
 mod guide;
 mod setup_script;

@@ -81,8 +81,9 @@ pub struct Component {
     pub policy_source: PolicySource,
     /// Role tags: irsagen's own, then the user's.
     pub tags: BTreeMap<String, String>,
-    /// Tags of the managed policy: `managed-by` and the preset only, because a policy is
-    /// account-wide and shared by every cluster that uses the preset.
+    /// Tags of the managed policy: `managed-by`, `irsagen:preset` and the user's tags (the same
+    /// user tags as the role). Read by `apply --aws` and the setup script, which create policies;
+    /// the eksctl ClusterConfig cannot tag a policy it only attaches.
     pub policy_tags: BTreeMap<String, String>,
     /// Helm chart settings, for chart presets.
     pub helm: Option<HelmSettings>,
@@ -191,10 +192,16 @@ pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Res
         ));
     }
 
-    let policy_tags = BTreeMap::from([
+    // The guide's "Tag Resources" tags the policies too, so the user's tags go on the policy as
+    // well. irsagen's own policy tags stay cluster-neutral (no `irsagen:cluster`): a policy name is
+    // account-wide, and every cluster that uses the preset shares the one policy.
+    let mut policy_tags = BTreeMap::from([
         (MANAGED_BY_KEY.to_string(), MANAGED_BY_VALUE.to_string()),
         (format!("{TAG_PREFIX}preset"), p.name.clone()),
     ]);
+    for (k, v) in ctx.tags.iter().chain(o.tags.iter()) {
+        policy_tags.insert(k.clone(), v.clone());
+    }
 
     let helm = p.helm.as_ref().map(|h| HelmSettings {
         chart: h.chart.clone(),

@@ -228,3 +228,33 @@ fn without_issuer_no_trust_policy_and_the_readme_says_why() {
             .contains("Trust policies were not rendered")
     );
 }
+
+/// The guide's "Tag Resources" tags roles and policies: the user's tags are on both, in the
+/// component (read by `apply --aws`) and in the setup script's `ensure_policy` line.
+#[test]
+fn user_tags_reach_the_policies_too() {
+    let mut inputs = guide_inputs();
+    inputs.tags = [("Environment".to_string(), "production".to_string())].into();
+    let mut sel = guide_selection();
+    sel[0].1.tags = [("Team".to_string(), "ml".to_string())].into();
+    let b = render(&inputs, &sel).unwrap();
+    let ca = b.components.iter().find(|c| c.preset == "cluster-autoscaler").unwrap();
+    let want = [
+        ("Environment", "production"),
+        ("Team", "ml"),
+        ("irsagen:preset", "cluster-autoscaler"),
+        ("managed-by", "irsagen"),
+    ];
+    let got: Vec<(&str, &str)> = ca.policy_tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(got, want);
+    let ebs = b.components.iter().find(|c| c.preset == "ebs-csi-driver").unwrap();
+    assert_eq!(ebs.policy_tags.get("Environment").map(String::as_str), Some("production"));
+    assert!(!ebs.policy_tags.contains_key("Team"), "a preset's own tags stay on that preset");
+    let script = &b.get("setup-irsa.sh").unwrap().content;
+    let line = script
+        .lines()
+        .find(|l| l.starts_with("ensure_policy ") && l.contains("AmazonEKSClusterAutoscalerPolicy"))
+        .unwrap();
+    assert!(line.contains(r#"{"Key":"Team","Value":"ml"}"#), "{line}");
+    assert!(line.contains(r#"{"Key":"Environment","Value":"production"}"#), "{line}");
+}

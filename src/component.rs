@@ -5,7 +5,7 @@
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::overrides::{ChartLayout, PresetOverrides, SaCreator};
-use crate::preset::{LoadedPreset, PolicySource};
+use crate::preset::{GUIDE_VARIANT, LoadedPreset, PolicySource};
 use crate::{names, policy_doc, rules};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -52,6 +52,10 @@ pub struct HelmSettings {
     pub release_namespace: String,
     /// `rbac.serviceAccount.create`: true when the chart creates the ServiceAccount.
     pub create_service_account: bool,
+    /// `image.tag` for the cluster's Kubernetes minor version, when that version is known.
+    pub image_tag: Option<String>,
+    /// The user's `helmValues`, merged into the rendered values ([`crate::helm_values`]).
+    pub user_values: BTreeMap<String, serde_json::Value>,
 }
 
 /// One preset, resolved for one cluster. Load-bearing: templates read these fields by name.
@@ -79,6 +83,10 @@ pub struct Component {
     pub policy_document: serde_json::Value,
     /// Where the document comes from.
     pub policy_source: PolicySource,
+    /// Which of the preset's documents was rendered: `guide` or a `policy.variants` name.
+    pub policy_variant: String,
+    /// Every document the preset offers, by variant name, with what it grants (for the README).
+    pub policy_variants: BTreeMap<String, String>,
     /// Role tags: irsagen's own, then the user's.
     pub tags: BTreeMap<String, String>,
     /// Tags of the managed policy: `managed-by`, `irsagen:preset` and the user's tags (the same
@@ -111,6 +119,13 @@ pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Res
         return Err(Error::invalid(
             field("releaseNamespace"),
             o.release_namespace.clone().unwrap_or_default(),
+            "only applies to presets with a Helm chart",
+        ));
+    }
+    if p.helm.is_none() && !o.helm_values.is_empty() {
+        return Err(Error::invalid(
+            field("helmValues"),
+            policy_doc::compact(&serde_json::to_value(&o.helm_values).unwrap_or_default()),
             "only applies to presets with a Helm chart",
         ));
     }
@@ -162,7 +177,8 @@ pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Res
         ),
     };
     rules::role_name(&field("roleName"), &role_name)?;
-    let policy_name = o.policy_name.clone().unwrap_or_else(|| p.policy.name.clone());
+    let policy = policy_choice(ctx, loaded, o.policy_variant.as_deref())?;
+    let policy_name = o.policy_name.clone().unwrap_or_else(|| policy.default_name.clone());
     rules::policy_name(&field("policyName"), &policy_name)?;
 
     let mut tags = BTreeMap::from([
@@ -203,13 +219,18 @@ pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Res
         policy_tags.insert(k.clone(), v.clone());
     }
 
-    let helm = p.helm.as_ref().map(|h| HelmSettings {
-        chart: h.chart.clone(),
-        values_template: h.values_template.clone(),
-        layout: o.chart_layout.unwrap_or(h.layout),
-        release_namespace: namespace.clone(),
-        create_service_account: created_by == SaCreator::Helm,
-    });
+    let helm = match &p.helm {
+        None => None,
+        Some(h) => Some(HelmSettings {
+            chart: h.chart.clone(),
+            values_template: h.values_template.clone(),
+            layout: o.chart_layout.unwrap_or(h.layout),
+            release_namespace: namespace.clone(),
+            create_service_account: created_by == SaCreator::Helm,
+            image_tag: image_tag(ctx, p)?,
+            user_values: o.helm_values.clone(),
+        }),
+    };
 
     Ok(Component {
         preset: p.name.clone(),
@@ -223,8 +244,10 @@ pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Res
         role_name,
         policy_arn: ctx.iam_arn(&format!("policy/{policy_name}")),
         policy_name,
-        policy_document: policy_doc::with_partition(&loaded.document, ctx.partition),
-        policy_source: p.policy.source.clone(),
+        policy_document: policy_doc::with_partition(&policy.document, ctx.partition),
+        policy_source: policy.source,
+        policy_variant: policy.variant,
+        policy_variants: policy.variants,
         tags,
         policy_tags,
         helm,
@@ -232,6 +255,98 @@ pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Res
         install_kustomize: p.install.as_ref().map(|i| i.kustomize.clone()),
         controller_patch: p.controller_patch.as_ref().map(|c| c.name.clone()),
     })
+}
+
+/// The chart's image tag for the cluster's Kubernetes minor version. The autoscaler's minor
+/// must match the cluster's (upstream's compatibility table), so a version the preset's table
+/// does not know is refused rather than rendered with the chart's default image.
+fn image_tag(ctx: &Context, p: &crate::preset::Preset) -> Result<Option<String>> {
+    let (Some(version), Some(h)) = (&ctx.kubernetes_version, &p.helm) else {
+        return Ok(None);
+    };
+    if h.image_tags.is_empty() {
+        return Ok(None);
+    }
+    match h.image_tags.get(version) {
+        Some(tag) => Ok(Some(tag.clone())),
+        None => Err(Error::invalid(
+            "--kubernetes-version",
+            version,
+            format!(
+                "preset `{}` knows the {} image for Kubernetes {} only; give one of those, or leave the version out to keep the chart's default image",
+                p.name,
+                h.chart,
+                h.image_tags.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        )),
+    }
+}
+
+/// The policy document a component uses, picked by `policyVariant`.
+struct PolicyChoice {
+    variant: String,
+    document: serde_json::Value,
+    source: PolicySource,
+    default_name: String,
+    variants: BTreeMap<String, String>,
+}
+
+fn policy_choice(ctx: &Context, loaded: &LoadedPreset, variant: Option<&str>) -> Result<PolicyChoice> {
+    let p = &loaded.preset;
+    let mut variants = BTreeMap::from([(
+        GUIDE_VARIANT.to_string(),
+        p.policy.about.clone().unwrap_or_else(|| "the guide's document".into()),
+    )]);
+    variants.extend(p.policy.variants.iter().map(|(k, v)| (k.clone(), v.about.clone())));
+    let name = variant.unwrap_or(GUIDE_VARIANT);
+    if name == GUIDE_VARIANT {
+        return Ok(PolicyChoice {
+            variant: name.to_string(),
+            document: loaded.document.clone(),
+            source: p.policy.source.clone(),
+            default_name: p.policy.name.clone(),
+            variants,
+        });
+    }
+    let (Some(v), Some(doc)) = (p.policy.variants.get(name), loaded.variant_documents.get(name)) else {
+        return Err(Error::invalid(
+            format!("presets.{}.policyVariant", p.name),
+            name,
+            format!(
+                "is not a policy variant of this preset; known: {}",
+                variants.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        ));
+    };
+    let (document, default_name) = match &v.cluster_placeholder {
+        Some(ph) => (
+            replace_in_strings(doc, ph, &ctx.cluster),
+            names::bounded(&format!("{}-{}", v.name, ctx.cluster), 128),
+        ),
+        None => (doc.clone(), v.name.clone()),
+    };
+    Ok(PolicyChoice {
+        variant: name.to_string(),
+        document,
+        source: v.source.clone(),
+        default_name,
+        variants,
+    })
+}
+
+/// `doc` with `from` replaced by `to` in every string and object key.
+fn replace_in_strings(doc: &serde_json::Value, from: &str, to: &str) -> serde_json::Value {
+    use serde_json::Value;
+    match doc {
+        Value::String(s) => Value::String(s.replace(from, to)),
+        Value::Array(a) => Value::Array(a.iter().map(|v| replace_in_strings(v, from, to)).collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| (k.replace(from, to), replace_in_strings(v, from, to)))
+                .collect(),
+        ),
+        _ => doc.clone(),
+    }
 }
 
 /// Checks what must hold across components: one role per ServiceAccount (the guide's "Use

@@ -15,6 +15,7 @@ pub mod context;
 pub mod eksctl;
 pub mod emit;
 pub mod error;
+pub mod helm_values;
 pub mod inputs;
 pub mod kube;
 pub mod names;

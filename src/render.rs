@@ -171,12 +171,11 @@ impl Renderer {
                 );
             }
             if let (Some(h), Some(path)) = (&c.helm, &view.values_file) {
-                add(
-                    path.clone(),
-                    ArtifactKind::HelmValues,
-                    Some(&c.preset),
-                    one(&h.values_template)?,
-                );
+                let mut content = one(&h.values_template)?;
+                if !h.user_values.is_empty() {
+                    content = crate::helm_values::merge(&c.preset, &h.chart, h.layout, &content, &h.user_values)?;
+                }
+                add(path.clone(), ArtifactKind::HelmValues, Some(&c.preset), content);
             }
         }
 

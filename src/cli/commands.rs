@@ -60,6 +60,7 @@ fn bundle(args: &InputArgs, for_eksctl: bool) -> Result<(Bundle, AwsOptions)> {
             partition: args.partition.clone(),
             oidc_issuer: args.oidc_issuer.clone(),
             tags: Default::default(),
+            kubernetes_version: args.kubernetes_version.clone(),
         },
         presets: args.presets.clone(),
         sets: args.sets.clone(),

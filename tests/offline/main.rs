@@ -1,6 +1,7 @@
 //! The offline suite: everything that needs no AWS and no cluster. `cargo test` runs it.
 
 mod bad_input;
+mod chart_options;
 mod check_mode;
 mod eksctl_limits;
 mod cli;

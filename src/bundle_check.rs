@@ -355,7 +355,11 @@ pub fn chart_free_form_maps(chart: &Value) -> Vec<String> {
             out.push(path.to_string());
         }
         for (k, x) in o {
-            let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+            let p = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
             walk(x, &p, out);
         }
     }
@@ -485,7 +489,16 @@ mod tests {
             Err("extraArg".into())
         );
         let maps = chart_free_form_maps(&chart);
-        for m in ["extraArgs", "podAnnotations", "podLabels", "nodeSelector", "affinity", "extraEnv", "resources", "rbac.serviceAccount.annotations"] {
+        for m in [
+            "extraArgs",
+            "podAnnotations",
+            "podLabels",
+            "nodeSelector",
+            "affinity",
+            "extraEnv",
+            "resources",
+            "rbac.serviceAccount.annotations",
+        ] {
             assert!(maps.contains(&m.to_string()), "{m} in {maps:?}");
         }
         assert!(!maps.contains(&"image".to_string()));

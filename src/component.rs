@@ -295,7 +295,10 @@ fn policy_choice(ctx: &Context, loaded: &LoadedPreset, variant: Option<&str>) ->
     let p = &loaded.preset;
     let mut variants = BTreeMap::from([(
         GUIDE_VARIANT.to_string(),
-        p.policy.about.clone().unwrap_or_else(|| "the guide's document".into()),
+        p.policy
+            .about
+            .clone()
+            .unwrap_or_else(|| "the document the guide uses".into()),
     )]);
     variants.extend(p.policy.variants.iter().map(|(k, v)| (k.clone(), v.about.clone())));
     let name = variant.unwrap_or(GUIDE_VARIANT);

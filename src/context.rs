@@ -122,7 +122,8 @@ impl Context {
 fn kubernetes_minor(field: &str, value: &str) -> Result<String> {
     let v = value.strip_prefix('v').unwrap_or(value);
     let mut parts = v.split('.');
-    let ok_num = |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()));
+    let ok_num =
+        |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()));
     let (major, minor, patch, rest) = (parts.next(), parts.next(), parts.next(), parts.next());
     if major == Some("1") && ok_num(minor) && (patch.is_none() || ok_num(patch)) && rest.is_none() {
         Ok(format!("1.{}", minor.unwrap_or_default()))

@@ -36,7 +36,10 @@ pub fn check(ctx: &Context, components: &[Component]) -> Result<()> {
             let fix = if room > 0 {
                 format!("use a cluster name of at most {room} characters for this ServiceAccount")
             } else {
-                format!("use a shorter namespace or ServiceAccount name for preset `{}`", c.preset)
+                format!(
+                    "use a shorter namespace or ServiceAccount name for preset `{}`",
+                    c.preset
+                )
             };
             return Err(Error::invalid(
                 format!("eksctl stack name for {sa}"),

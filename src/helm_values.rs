@@ -46,7 +46,10 @@ pub fn merge(
         .take_while(|l| l.starts_with('#'))
         .map(|l| format!("{l}\n"))
         .collect();
-    let body = serde_saphyr::to_string(&doc).map_err(|e| Error::RenderedInvalid {
+    // Plain one-line scalars: a folded `>-` role ARN is valid YAML but reads like a wrapped value.
+    let mut options = serde_saphyr::SerializerOptions::default();
+    options.prefer_block_scalars = false;
+    let body = serde_saphyr::to_string_with_options(&doc, options).map_err(|e| Error::RenderedInvalid {
         path: format!("helm values of {preset}"),
         message: format!("cannot be written as YAML: {e}"),
     })?;
@@ -63,7 +66,11 @@ fn merge_into<'a>(
     prefix: &str,
 ) -> Result<()> {
     for (k, v) in user {
-        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
         match (ours.get_mut(k), v) {
             (None, _) => {
                 ours.insert(k.clone(), v.clone());
@@ -71,7 +78,10 @@ fn merge_into<'a>(
             (Some(Value::Object(o)), Value::Object(u)) => merge_into(preset, o, u.iter(), &path)?,
             (Some(mine), _) if mine == v => {}
             (Some(mine), _) => {
-                let why = if IDENTITY.iter().any(|i| *i == path || i.starts_with(&format!("{path}."))) {
+                let why = if IDENTITY
+                    .iter()
+                    .any(|i| *i == path || i.starts_with(&format!("{path}.")))
+                {
                     format!(
                         "would change the identity irsagen renders (`{path}` is {mine}): the role trusts exactly that ServiceAccount; use the preset's `serviceAccount`/`serviceAccountCreatedBy` fields instead"
                     )
@@ -117,7 +127,10 @@ mod tests {
         let ca = &back["cluster-autoscaler"];
         assert_eq!(ca["extraArgs"]["expander"], "least-waste");
         assert_eq!(ca["rbac"]["serviceAccount"]["annotations"]["x"], "y");
-        assert_eq!(ca["rbac"]["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"], "arn:x");
+        assert_eq!(
+            ca["rbac"]["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"],
+            "arn:x"
+        );
         assert_eq!(ca["rbac"]["serviceAccount"]["name"], "ca");
         assert_eq!(ca["enabled"], true);
     }
@@ -125,8 +138,16 @@ mod tests {
     #[test]
     fn refuses_changes_to_irsagens_keys() {
         for (u, path, identity) in [
-            (json!({"rbac":{"serviceAccount":{"name":"other"}}}), "rbac.serviceAccount.name", true),
-            (json!({"rbac":{"serviceAccount":{"create":true}}}), "rbac.serviceAccount.create", true),
+            (
+                json!({"rbac":{"serviceAccount":{"name":"other"}}}),
+                "rbac.serviceAccount.name",
+                true,
+            ),
+            (
+                json!({"rbac":{"serviceAccount":{"create":true}}}),
+                "rbac.serviceAccount.create",
+                true,
+            ),
             (
                 json!({"rbac":{"serviceAccount":{"annotations":{"eks.amazonaws.com/role-arn":"arn:y"}}}}),
                 "rbac.serviceAccount.annotations.eks.amazonaws.com/role-arn",
@@ -135,9 +156,15 @@ mod tests {
             (json!({"rbac":{"serviceAccount":"x"}}), "rbac.serviceAccount", true),
             (json!({"awsRegion":"eu-west-1"}), "awsRegion", false),
         ] {
-            let e = merge("ca", "cluster-autoscaler", ChartLayout::Umbrella, RENDERED, &user(u.clone()))
-                .unwrap_err()
-                .to_string();
+            let e = merge(
+                "ca",
+                "cluster-autoscaler",
+                ChartLayout::Umbrella,
+                RENDERED,
+                &user(u.clone()),
+            )
+            .unwrap_err()
+            .to_string();
             assert!(e.contains(&format!("presets.ca.helmValues.{path}")), "{u}: {e}");
             assert_eq!(e.contains("identity"), identity, "{u}: {e}");
         }
@@ -146,7 +173,14 @@ mod tests {
     #[test]
     fn standalone_merges_at_the_top() {
         let rendered = "# h\nawsRegion: r\n";
-        let out = merge("ca", "cluster-autoscaler", ChartLayout::Standalone, rendered, &user(json!({"podLabels":{"a":"b"}}))).unwrap();
+        let out = merge(
+            "ca",
+            "cluster-autoscaler",
+            ChartLayout::Standalone,
+            rendered,
+            &user(json!({"podLabels":{"a":"b"}})),
+        )
+        .unwrap();
         let back: Value = serde_saphyr::from_str(&out).unwrap();
         assert_eq!(back, json!({"awsRegion":"r","podLabels":{"a":"b"}}));
     }

@@ -59,8 +59,7 @@ pub struct PresetOverrides {
 }
 
 /// The fields `--set` accepts, for error messages.
-const SET_FIELDS: &str =
-    "namespace, serviceAccount, roleName, policyName, tags.KEY, serviceAccountCreatedBy, chartLayout, releaseNamespace, policyVariant, helmValues.KEY[.KEY…]";
+const SET_FIELDS: &str = "namespace, serviceAccount, roleName, policyName, tags.KEY, serviceAccountCreatedBy, chartLayout, releaseNamespace, policyVariant, helmValues.KEY[.KEY…]";
 
 /// Applies one `--set PRESET.FIELD=VALUE` to the map of overrides.
 pub fn apply_set(map: &mut BTreeMap<String, PresetOverrides>, spec: &str) -> Result<()> {
@@ -135,8 +134,12 @@ fn scalar(value: &str) -> serde_json::Value {
 /// Sets `keys` (a path of map keys) to `value` in `map`, creating maps on the way and replacing
 /// a non-map in the way.
 fn set_path(map: &mut BTreeMap<String, serde_json::Value>, keys: &[&str], value: serde_json::Value) {
-    let Some((last, parents)) = keys.split_last() else { return };
-    let mut cur = map.entry(parents.first().unwrap_or(last).to_string()).or_insert(serde_json::Value::Null);
+    let Some((last, parents)) = keys.split_last() else {
+        return;
+    };
+    let mut cur = map
+        .entry(parents.first().unwrap_or(last).to_string())
+        .or_insert(serde_json::Value::Null);
     if parents.is_empty() {
         *cur = value;
         return;
@@ -228,7 +231,10 @@ mod tests {
         assert_eq!(o.policy_variant.as_deref(), Some("least-privilege"));
         // Flags deep-merge over the file: sibling keys of the file survive.
         let file = PresetOverrides {
-            helm_values: serde_json::from_value(serde_json::json!({"extraArgs":{"expander":"random","scan-interval":"10s"},"x":1})).unwrap(),
+            helm_values: serde_json::from_value(
+                serde_json::json!({"extraArgs":{"expander":"random","scan-interval":"10s"},"x":1}),
+            )
+            .unwrap(),
             ..Default::default()
         };
         let merged = merge(&file, o);
@@ -236,7 +242,10 @@ mod tests {
             serde_json::to_value(&merged.helm_values).unwrap(),
             serde_json::json!({"extraArgs":{"expander":"least-waste","scan-interval":"10s","v":2},"podLabels":{"on":true},"replicaCount":2,"x":1})
         );
-        for bad in ["cluster-autoscaler.helmValues.=1", "cluster-autoscaler.helmValues.a..b=1"] {
+        for bad in [
+            "cluster-autoscaler.helmValues.=1",
+            "cluster-autoscaler.helmValues.a..b=1",
+        ] {
             assert!(apply_set(&mut m, bad).is_err(), "{bad}");
         }
     }

@@ -185,19 +185,46 @@ mod tests {
                 json!({"Version":"2008-10-17","Statement":[{"Effect":"Allow","Action":"a:b","Resource":"*"}]}),
                 "`Version` must be",
             ),
-            (json!({"Statement":[{"Effect":"Allow","Action":"a:b","Resource":"*"}]}), "`Version` must be"),
+            (
+                json!({"Statement":[{"Effect":"Allow","Action":"a:b","Resource":"*"}]}),
+                "`Version` must be",
+            ),
             (json!({"Version":"2012-10-17","Statement":[]}), "non-empty list"),
             (json!({"Version":"2012-10-17"}), "non-empty list"),
-            (json!({"Version":"2012-10-17","Statement":["x"]}), "Statement[0] must be an object"),
-            (st(json!({"Effect":"allow","Action":"a:b","Resource":"*"})), "Effect must be"),
+            (
+                json!({"Version":"2012-10-17","Statement":["x"]}),
+                "Statement[0] must be an object",
+            ),
+            (
+                st(json!({"Effect":"allow","Action":"a:b","Resource":"*"})),
+                "Effect must be",
+            ),
             (st(json!({"Action":"a:b","Resource":"*"})), "Effect must be"),
-            (st(json!({"Effect":"Allow","Action":"DescribeThings","Resource":"*"})), "must look like `service:ActionName`"),
+            (
+                st(json!({"Effect":"Allow","Action":"DescribeThings","Resource":"*"})),
+                "must look like `service:ActionName`",
+            ),
             (st(json!({"Effect":"Allow","Action":"a:b"})), "needs `Resource`"),
-            (st(json!({"Effect":"Allow","Resource":"*"})), "needs `Action` or `NotAction`"),
-            (st(json!({"Effect":"Allow","Actions":"a:b","Resource":"*"})), "unknown key `Actions`"),
-            (st(json!({"Effect":"Allow","Action":5,"Resource":"*"})), "must be a string or a list of strings"),
-            (st(json!({"Effect":"Allow","Action":["a:b",1],"Resource":"*"})), "must be a string or a list of strings"),
-            (st(json!({"Effect":"Allow","Action":"a:b","Resource":"*","Condition":"x"})), "Condition must be an object"),
+            (
+                st(json!({"Effect":"Allow","Resource":"*"})),
+                "needs `Action` or `NotAction`",
+            ),
+            (
+                st(json!({"Effect":"Allow","Actions":"a:b","Resource":"*"})),
+                "unknown key `Actions`",
+            ),
+            (
+                st(json!({"Effect":"Allow","Action":5,"Resource":"*"})),
+                "must be a string or a list of strings",
+            ),
+            (
+                st(json!({"Effect":"Allow","Action":["a:b",1],"Resource":"*"})),
+                "must be a string or a list of strings",
+            ),
+            (
+                st(json!({"Effect":"Allow","Action":"a:b","Resource":"*","Condition":"x"})),
+                "Condition must be an object",
+            ),
             (
                 json!({"Version":"2012-10-17","Extra":1,"Statement":[{"Effect":"Allow","Action":"a:b","Resource":"*"}]}),
                 "unknown top-level key `Extra`",
@@ -275,7 +302,8 @@ mod tests {
 
     /// A policy document whose compact JSON is exactly `n` characters.
     fn doc_of_length(n: usize) -> Value {
-        let base = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":""}]});
+        let base =
+            json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":""}]});
         let pad = n - iam_length(&base);
         let d = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"r".repeat(pad)}]});
         assert_eq!(iam_length(&d), n);

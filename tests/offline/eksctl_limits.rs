@@ -58,7 +58,10 @@ fn characters_cloudformation_refuses_in_a_stack_name() {
     let e = render(&with_cluster("my_cluster"), &autoscaler(Default::default()))
         .unwrap_err()
         .to_string();
-    assert!(e.contains("contains `_`") && e.contains("letters, digits and `-`"), "{e}");
+    assert!(
+        e.contains("contains `_`") && e.contains("letters, digits and `-`"),
+        "{e}"
+    );
     let o = PresetOverrides {
         service_account: Some("cluster.autoscaler".into()),
         ..Default::default()
@@ -74,7 +77,11 @@ fn empty_tag_values_are_refused_for_eksctl_only() {
         ..Default::default()
     };
     let e = render(&guide_inputs(), &autoscaler(o.clone())).unwrap_err().to_string();
-    for want in ["presets.cluster-autoscaler.tags.Team", "1-256 characters", "apply --aws"] {
+    for want in [
+        "presets.cluster-autoscaler.tags.Team",
+        "1-256 characters",
+        "apply --aws",
+    ] {
         assert!(e.contains(want), "`{want}` missing in: {e}");
     }
     // One character is enough; and the direct route takes IAM's rule (empty is fine).
@@ -100,7 +107,15 @@ fn the_cli_refuses_a_too_long_cluster_with_exit_2_and_writes_nothing() {
     let out = dir.path().join("out");
     let long = "c".repeat(ROOM + 1);
     let o = irsagen()
-        .args(["render", "--cluster", &long, "--region", "us-east-1", "--account", "123456789012"])
+        .args([
+            "render",
+            "--cluster",
+            &long,
+            "--region",
+            "us-east-1",
+            "--account",
+            "123456789012",
+        ])
         .args(["--preset", "cluster-autoscaler", "--out-dir", out.to_str().unwrap()])
         .output()
         .unwrap();

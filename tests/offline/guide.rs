@@ -63,7 +63,9 @@ fn preset_policy_files_are_the_upstream_blobs_they_name() {
         let pol = &p.preset.policy;
         let Some(blob) = &pol.source.blob else { continue };
         let file = pol.document_file.as_ref().expect("a blob needs a documentFile");
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("presets").join(file);
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("presets")
+            .join(file);
         let bytes = std::fs::read(path).unwrap();
         assert_eq!(&git_blob_id(&bytes), blob, "presets/{file} is not upstream blob {blob}");
         checked.push(p.preset.name.clone());
@@ -248,8 +250,14 @@ fn user_tags_reach_the_policies_too() {
     let got: Vec<(&str, &str)> = ca.policy_tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     assert_eq!(got, want);
     let ebs = b.components.iter().find(|c| c.preset == "ebs-csi-driver").unwrap();
-    assert_eq!(ebs.policy_tags.get("Environment").map(String::as_str), Some("production"));
-    assert!(!ebs.policy_tags.contains_key("Team"), "a preset's own tags stay on that preset");
+    assert_eq!(
+        ebs.policy_tags.get("Environment").map(String::as_str),
+        Some("production")
+    );
+    assert!(
+        !ebs.policy_tags.contains_key("Team"),
+        "a preset's own tags stay on that preset"
+    );
     let script = &b.get("setup-irsa.sh").unwrap().content;
     let line = script
         .lines()

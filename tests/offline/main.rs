@@ -3,8 +3,8 @@
 mod bad_input;
 mod chart_options;
 mod check_mode;
-mod eksctl_limits;
 mod cli;
+mod eksctl_limits;
 mod guide;
 mod setup_script;
 mod snapshots;

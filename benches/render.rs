@@ -16,6 +16,7 @@ fn inputs(cluster: &str) -> ClusterInputs {
         partition: None,
         oidc_issuer: Some("https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE".into()),
         tags: Default::default(),
+        kubernetes_version: None,
     }
 }
 

@@ -6,7 +6,7 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::install_source::{self, Install};
 use crate::overrides::{ChartLayout, PresetOverrides, SaCreator};
-use crate::preset::{LoadedPreset, PolicySource};
+use crate::preset::{GUIDE_VARIANT, LoadedPreset, PolicySource};
 use crate::{names, policy_doc, rules};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -58,6 +58,10 @@ pub struct HelmSettings {
     pub release_namespace: String,
     /// `rbac.serviceAccount.create`: true when the chart creates the ServiceAccount.
     pub create_service_account: bool,
+    /// `image.tag` for the cluster's Kubernetes minor version, when that version is known.
+    pub image_tag: Option<String>,
+    /// The user's `helmValues`, merged into the rendered values ([`crate::helm_values`]).
+    pub user_values: BTreeMap<String, serde_json::Value>,
 }
 
 /// One preset, resolved for one cluster. Load-bearing: templates read these fields by name.
@@ -87,10 +91,15 @@ pub struct Component {
     pub policy_document: serde_json::Value,
     /// Where the document comes from.
     pub policy_source: PolicySource,
+    /// Which of the preset's documents was rendered: `guide` or a `policy.variants` name.
+    pub policy_variant: String,
+    /// Every document the preset offers, by variant name, with what it grants (for the README).
+    pub policy_variants: BTreeMap<String, String>,
     /// Role tags: irsagen's own, then the user's.
     pub tags: BTreeMap<String, String>,
-    /// Tags of the managed policy: `managed-by` and the preset only, because a policy is
-    /// account-wide and shared by every cluster that uses the preset.
+    /// Tags of the managed policy: `managed-by`, `irsagen:preset` and the user's tags (the same
+    /// user tags as the role). Read by `apply --aws` and the setup script, which create policies;
+    /// the eksctl ClusterConfig cannot tag a policy it only attaches.
     pub policy_tags: BTreeMap<String, String>,
     /// Helm chart settings, for chart presets.
     pub helm: Option<HelmSettings>,
@@ -120,6 +129,13 @@ pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Res
         return Err(Error::invalid(
             field("releaseNamespace"),
             o.release_namespace.clone().unwrap_or_default(),
+            "only applies to presets with a Helm chart",
+        ));
+    }
+    if p.helm.is_none() && !o.helm_values.is_empty() {
+        return Err(Error::invalid(
+            field("helmValues"),
+            policy_doc::compact(&serde_json::to_value(&o.helm_values).unwrap_or_default()),
             "only applies to presets with a Helm chart",
         ));
     }
@@ -168,7 +184,8 @@ pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Res
         None => names::role_name(&ctx.cluster, &namespace, &service_account.name),
     };
     rules::role_name(&field("roleName"), &role_name)?;
-    let policy_name = o.policy_name.clone().unwrap_or_else(|| p.policy.name.clone());
+    let policy = policy_choice(ctx, loaded, o.policy_variant.as_deref())?;
+    let policy_name = o.policy_name.clone().unwrap_or_else(|| policy.default_name.clone());
     rules::policy_name(&field("policyName"), &policy_name)?;
 
     let policy_arn = ctx.iam_arn(&format!("policy/{policy_name}"));
@@ -221,23 +238,34 @@ pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Res
         ));
     }
 
-    let policy_tags = BTreeMap::from([
+    // The guide's "Tag Resources" tags the policies too, so the user's tags go on the policy as
+    // well. irsagen's own policy tags stay cluster-neutral (no `irsagen:cluster`): a policy name is
+    // account-wide, and every cluster that uses the preset shares the one policy.
+    let mut policy_tags = BTreeMap::from([
         (MANAGED_BY_KEY.to_string(), MANAGED_BY_VALUE.to_string()),
         (format!("{TAG_PREFIX}preset"), p.name.clone()),
     ]);
+    for (k, v) in ctx.tags.iter().chain(o.tags.iter()) {
+        policy_tags.insert(k.clone(), v.clone());
+    }
 
     let install = install_source::resolve(&field("installSource"), p.install.as_ref(), o.install_source.as_deref())?;
     // Installed as the EKS addon: the addon runs its controller as this ServiceAccount already,
     // and a patch of a Deployment that EKS manages would be undone or conflict.
     let by_addon = install.as_ref().and_then(|i| i.addon.clone());
 
-    let helm = p.helm.as_ref().map(|h| HelmSettings {
-        chart: h.chart.clone(),
-        values_template: h.values_template.clone(),
-        layout: o.chart_layout.unwrap_or(h.layout),
-        release_namespace: namespace.clone(),
-        create_service_account: created_by == SaCreator::Helm,
-    });
+    let helm = match &p.helm {
+        None => None,
+        Some(h) => Some(HelmSettings {
+            chart: h.chart.clone(),
+            values_template: h.values_template.clone(),
+            layout: o.chart_layout.unwrap_or(h.layout),
+            release_namespace: namespace.clone(),
+            create_service_account: created_by == SaCreator::Helm,
+            image_tag: image_tag(ctx, p)?,
+            user_values: o.helm_values.clone(),
+        }),
+    };
 
     Ok(Component {
         preset: p.name.clone(),
@@ -252,8 +280,10 @@ pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Res
         policy_arn,
         policy_name,
         extra_policy_arns,
-        policy_document: policy_doc::with_partition(&loaded.document, ctx.partition),
-        policy_source: p.policy.source.clone(),
+        policy_document: policy_doc::with_partition(&policy.document, ctx.partition),
+        policy_source: policy.source,
+        policy_variant: policy.variant,
+        policy_variants: policy.variants,
         tags,
         policy_tags,
         helm,
@@ -274,6 +304,101 @@ pub fn eksctl_tags(tags: &BTreeMap<String, String>) -> BTreeMap<String, String> 
     let mut t = tags.clone();
     t.insert(MANAGED_BY_KEY.to_string(), MANAGED_BY_EKSCTL.to_string());
     t
+}
+
+/// The chart's image tag for the cluster's Kubernetes minor version. The autoscaler's minor
+/// must match the cluster's (upstream's compatibility table), so a version the preset's table
+/// does not know is refused rather than rendered with the chart's default image.
+fn image_tag(ctx: &Context, p: &crate::preset::Preset) -> Result<Option<String>> {
+    let (Some(version), Some(h)) = (&ctx.kubernetes_version, &p.helm) else {
+        return Ok(None);
+    };
+    if h.image_tags.is_empty() {
+        return Ok(None);
+    }
+    match h.image_tags.get(version) {
+        Some(tag) => Ok(Some(tag.clone())),
+        None => Err(Error::invalid(
+            "--kubernetes-version",
+            version,
+            format!(
+                "preset `{}` knows the {} image for Kubernetes {} only; give one of those, or leave the version out to keep the chart's default image",
+                p.name,
+                h.chart,
+                h.image_tags.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        )),
+    }
+}
+
+/// The policy document a component uses, picked by `policyVariant`.
+struct PolicyChoice {
+    variant: String,
+    document: serde_json::Value,
+    source: PolicySource,
+    default_name: String,
+    variants: BTreeMap<String, String>,
+}
+
+fn policy_choice(ctx: &Context, loaded: &LoadedPreset, variant: Option<&str>) -> Result<PolicyChoice> {
+    let p = &loaded.preset;
+    let mut variants = BTreeMap::from([(
+        GUIDE_VARIANT.to_string(),
+        p.policy
+            .about
+            .clone()
+            .unwrap_or_else(|| "the document the guide uses".into()),
+    )]);
+    variants.extend(p.policy.variants.iter().map(|(k, v)| (k.clone(), v.about.clone())));
+    let name = variant.unwrap_or(GUIDE_VARIANT);
+    if name == GUIDE_VARIANT {
+        return Ok(PolicyChoice {
+            variant: name.to_string(),
+            document: loaded.document.clone(),
+            source: p.policy.source.clone(),
+            default_name: p.policy.name.clone(),
+            variants,
+        });
+    }
+    let (Some(v), Some(doc)) = (p.policy.variants.get(name), loaded.variant_documents.get(name)) else {
+        return Err(Error::invalid(
+            format!("presets.{}.policyVariant", p.name),
+            name,
+            format!(
+                "is not a policy variant of this preset; known: {}",
+                variants.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        ));
+    };
+    let (document, default_name) = match &v.cluster_placeholder {
+        Some(ph) => (
+            replace_in_strings(doc, ph, &ctx.cluster),
+            names::bounded(&format!("{}-{}", v.name, ctx.cluster), 128),
+        ),
+        None => (doc.clone(), v.name.clone()),
+    };
+    Ok(PolicyChoice {
+        variant: name.to_string(),
+        document,
+        source: v.source.clone(),
+        default_name,
+        variants,
+    })
+}
+
+/// `doc` with `from` replaced by `to` in every string and object key.
+fn replace_in_strings(doc: &serde_json::Value, from: &str, to: &str) -> serde_json::Value {
+    use serde_json::Value;
+    match doc {
+        Value::String(s) => Value::String(s.replace(from, to)),
+        Value::Array(a) => Value::Array(a.iter().map(|v| replace_in_strings(v, from, to)).collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| (k.replace(from, to), replace_in_strings(v, from, to)))
+                .collect(),
+        ),
+        _ => doc.clone(),
+    }
 }
 
 /// Checks what must hold across components: one role per ServiceAccount (the guide's "Use

@@ -23,6 +23,9 @@ pub struct ConfigFile {
     /// The cluster's OIDC issuer URL (`https://…`), or `auto` (EKS DescribeCluster).
     /// Without it the trust policies are not rendered.
     pub oidc_issuer: Option<String>,
+    /// The cluster's Kubernetes minor version, e.g. `1.31`: sets the cluster-autoscaler image
+    /// to the matching release.
+    pub kubernetes_version: Option<String>,
     /// Tags put on every role irsagen manages (the guide's "Tag Resources" practice).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
@@ -51,6 +54,8 @@ pub struct ClusterEntry {
     pub partition: Option<String>,
     /// OIDC issuer URL or `auto`.
     pub oidc_issuer: Option<String>,
+    /// Kubernetes minor version of this cluster, e.g. `1.31`.
+    pub kubernetes_version: Option<String>,
     /// Tags added to the top-level ones for this cluster's roles.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
@@ -107,6 +112,10 @@ impl ConfigFile {
             account: entry.account.clone().or_else(|| self.account.clone()),
             partition: entry.partition.clone().or_else(|| self.partition.clone()),
             oidc_issuer: entry.oidc_issuer.clone().or_else(|| self.oidc_issuer.clone()),
+            kubernetes_version: entry
+                .kubernetes_version
+                .clone()
+                .or_else(|| self.kubernetes_version.clone()),
             tags,
             presets: merge_presets(name, self.presets.as_ref(), entry)?,
             clusters: None,

@@ -22,6 +22,9 @@ pub struct ClusterInputs {
     pub oidc_issuer: Option<String>,
     /// Tags for every role.
     pub tags: BTreeMap<String, String>,
+    /// `--kubernetes-version`: the cluster's Kubernetes minor version (`1.NN`). `--oidc-issuer
+    /// auto` may fill it from DescribeCluster's `version` when the user did not give it.
+    pub kubernetes_version: Option<String>,
 }
 
 /// The cluster's IAM OIDC provider, derived from its issuer URL.
@@ -50,6 +53,8 @@ pub struct Context {
     pub oidc: Option<OidcProvider>,
     /// Tags the user wants on every role.
     pub tags: BTreeMap<String, String>,
+    /// Kubernetes minor version (`1.NN`), when known; picks version-matched images (autoscaler).
+    pub kubernetes_version: Option<String>,
 }
 
 impl Context {
@@ -111,7 +116,13 @@ impl Context {
             rules::tag_key(&format!("tags.{k}"), k)?;
             rules::tag_value(&format!("tags.{k}"), v)?;
         }
+        let kubernetes_version = inputs
+            .kubernetes_version
+            .as_deref()
+            .map(|v| kubernetes_minor("--kubernetes-version", v))
+            .transpose()?;
         Ok(Context {
+            kubernetes_version,
             cluster,
             region,
             account,
@@ -124,5 +135,39 @@ impl Context {
     /// `arn:<partition>:iam::<account>:<resource>`.
     pub fn iam_arn(&self, resource: &str) -> String {
         format!("arn:{}:iam::{}:{resource}", self.partition, self.account)
+    }
+}
+
+/// A Kubernetes minor version as EKS writes it: `1.NN` (a leading `v` and a patch are accepted
+/// and dropped, so `v1.31.2` is `1.31`).
+fn kubernetes_minor(field: &str, value: &str) -> Result<String> {
+    let v = value.strip_prefix('v').unwrap_or(value);
+    let mut parts = v.split('.');
+    let ok_num =
+        |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()));
+    let (major, minor, patch, rest) = (parts.next(), parts.next(), parts.next(), parts.next());
+    if major == Some("1") && ok_num(minor) && (patch.is_none() || ok_num(patch)) && rest.is_none() {
+        Ok(format!("1.{}", minor.unwrap_or_default()))
+    } else {
+        Err(crate::Error::invalid(
+            field,
+            value,
+            "must be a Kubernetes version like `1.31` (the cluster's minor version)",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::kubernetes_minor;
+
+    #[test]
+    fn kubernetes_versions() {
+        for (v, want) in [("1.31", "1.31"), ("v1.31", "1.31"), ("1.31.2", "1.31"), ("1.9", "1.9")] {
+            assert_eq!(kubernetes_minor("f", v).unwrap(), want);
+        }
+        for bad in ["", "1", "2.31", "1.", "1.x", "1.31.", "1.31.2.1", "1.31 ", "1.1000"] {
+            assert!(kubernetes_minor("f", bad).is_err(), "{bad}");
+        }
     }
 }

@@ -35,6 +35,7 @@ impl Inputs {
             partition: f.partition.clone().or(file.partition),
             oidc_issuer: f.oidc_issuer.clone().or(file.oidc_issuer),
             tags,
+            kubernetes_version: f.kubernetes_version.clone().or(file.kubernetes_version),
         }
     }
 

@@ -57,11 +57,18 @@ pub struct PresetOverrides {
     /// Presets installed with `kubectl apply -k` (efs-csi-driver): `guide` (default, the
     /// guide's pinned overlay), `ref:<git ref>`, `path:<directory>` or `addon` (the EKS addon).
     pub install_source: Option<String>,
+    /// Which policy document: `guide` (default) or one of the preset's `policy.variants`
+    /// (cluster-autoscaler: `least-privilege`).
+    pub policy_variant: Option<String>,
+    /// Chart presets: your own chart values (chart keys, as for the upstream chart), deep-merged
+    /// into the rendered values. They may add keys, not change irsagen's (identity, region, …).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub helm_values: BTreeMap<String, serde_json::Value>,
 }
 
 /// The fields `--set` accepts, for error messages.
 const SET_FIELDS: &str = "namespace, serviceAccount, roleName, policyName, tags.KEY, serviceAccountCreatedBy, chartLayout, \
-     releaseNamespace, extraPolicyArns, installSource";
+     releaseNamespace, extraPolicyArns, installSource, policyVariant, helmValues.KEY[.KEY…]";
 
 /// Applies one `--set PRESET.FIELD=VALUE` to the map of overrides.
 pub fn apply_set(map: &mut BTreeMap<String, PresetOverrides>, spec: &str) -> Result<()> {
@@ -89,6 +96,7 @@ pub fn apply_set(map: &mut BTreeMap<String, PresetOverrides>, spec: &str) -> Res
         }
         // Validated where the preset is known (component::resolve), like the names above.
         "installSource" => o.install_source = Some(value),
+        "policyVariant" => o.policy_variant = Some(value),
         "serviceAccountCreatedBy" => {
             o.service_account_created_by = Some(match value.as_str() {
                 "eksctl" => SaCreator::Eksctl,
@@ -115,6 +123,13 @@ pub fn apply_set(map: &mut BTreeMap<String, PresetOverrides>, spec: &str) -> Res
                 }
             })
         }
+        f if f.starts_with("helmValues.") => {
+            let keys: Vec<&str> = f["helmValues.".len()..].split('.').collect();
+            if keys.iter().any(|k| k.is_empty()) {
+                return Err(bad("helmValues keys must be non-empty, separated by `.`"));
+            }
+            set_path(&mut o.helm_values, &keys, scalar(&value));
+        }
         f => match f.strip_prefix("tags.") {
             Some(key) if !key.is_empty() => {
                 o.tags.insert(key.to_string(), value);
@@ -123,6 +138,54 @@ pub fn apply_set(map: &mut BTreeMap<String, PresetOverrides>, spec: &str) -> Res
         },
     }
     Ok(())
+}
+
+/// A `--set` value as Helm's `--set` reads it: `true`/`false`, a number, or else a string.
+fn scalar(value: &str) -> serde_json::Value {
+    match serde_json::from_str::<serde_json::Value>(value) {
+        Ok(v @ (serde_json::Value::Bool(_) | serde_json::Value::Number(_))) => v,
+        _ => serde_json::Value::String(value.to_string()),
+    }
+}
+
+/// Sets `keys` (a path of map keys) to `value` in `map`, creating maps on the way and replacing
+/// a non-map in the way.
+fn set_path(map: &mut BTreeMap<String, serde_json::Value>, keys: &[&str], value: serde_json::Value) {
+    let Some((last, parents)) = keys.split_last() else {
+        return;
+    };
+    let mut cur = map
+        .entry(parents.first().unwrap_or(last).to_string())
+        .or_insert(serde_json::Value::Null);
+    if parents.is_empty() {
+        *cur = value;
+        return;
+    }
+    for k in parents[1..].iter().chain(std::iter::once(last)) {
+        if !cur.is_object() {
+            *cur = serde_json::Value::Object(Default::default());
+        }
+        cur = cur
+            .as_object_mut()
+            .map(|o| o.entry(k.to_string()).or_insert(serde_json::Value::Null))
+            .unwrap_or_else(|| unreachable!("made an object above"));
+    }
+    *cur = value;
+}
+
+/// `over` deep-merged into `base`: maps merge key by key, anything else in `over` wins.
+fn deep_merge(base: &serde_json::Value, over: &serde_json::Value) -> serde_json::Value {
+    match (base, over) {
+        (serde_json::Value::Object(b), serde_json::Value::Object(o)) => {
+            let mut out = b.clone();
+            for (k, v) in o {
+                let merged = b.get(k).map_or_else(|| v.clone(), |bv| deep_merge(bv, v));
+                out.insert(k.clone(), merged);
+            }
+            serde_json::Value::Object(out)
+        }
+        _ => over.clone(),
+    }
 }
 
 /// Merges `over` on top of `base` (flags over the config file), field by field.
@@ -146,6 +209,15 @@ pub fn merge(base: &PresetOverrides, over: &PresetOverrides) -> PresetOverrides 
             .clone()
             .or_else(|| base.extra_policy_arns.clone()),
         install_source: over.install_source.clone().or_else(|| base.install_source.clone()),
+        policy_variant: over.policy_variant.clone().or_else(|| base.policy_variant.clone()),
+        helm_values: {
+            let mut m = base.helm_values.clone();
+            for (k, v) in &over.helm_values {
+                let merged = m.get(k).map_or_else(|| v.clone(), |b| deep_merge(b, v));
+                m.insert(k.clone(), merged);
+            }
+            m
+        },
     }
 }
 
@@ -190,6 +262,41 @@ mod tests {
         );
         apply_set(&mut m, "ebs-csi-driver.extraPolicyArns=").unwrap();
         assert_eq!(merge(&file, &m["ebs-csi-driver"]).extra_policy_arns, Some(vec![]));
+    }
+
+    #[test]
+    fn sets_helm_values_deep_and_typed() {
+        let mut m = BTreeMap::new();
+        apply_set(&mut m, "cluster-autoscaler.helmValues.extraArgs.expander=least-waste").unwrap();
+        apply_set(&mut m, "cluster-autoscaler.helmValues.extraArgs.v=2").unwrap();
+        apply_set(&mut m, "cluster-autoscaler.helmValues.podLabels.on=true").unwrap();
+        apply_set(&mut m, "cluster-autoscaler.helmValues.replicaCount=2").unwrap();
+        apply_set(&mut m, "cluster-autoscaler.policyVariant=least-privilege").unwrap();
+        let o = &m["cluster-autoscaler"];
+        assert_eq!(
+            serde_json::to_value(&o.helm_values).unwrap(),
+            serde_json::json!({"extraArgs":{"expander":"least-waste","v":2},"podLabels":{"on":true},"replicaCount":2})
+        );
+        assert_eq!(o.policy_variant.as_deref(), Some("least-privilege"));
+        // Flags deep-merge over the file: sibling keys of the file survive.
+        let file = PresetOverrides {
+            helm_values: serde_json::from_value(
+                serde_json::json!({"extraArgs":{"expander":"random","scan-interval":"10s"},"x":1}),
+            )
+            .unwrap(),
+            ..Default::default()
+        };
+        let merged = merge(&file, o);
+        assert_eq!(
+            serde_json::to_value(&merged.helm_values).unwrap(),
+            serde_json::json!({"extraArgs":{"expander":"least-waste","scan-interval":"10s","v":2},"podLabels":{"on":true},"replicaCount":2,"x":1})
+        );
+        for bad in [
+            "cluster-autoscaler.helmValues.=1",
+            "cluster-autoscaler.helmValues.a..b=1",
+        ] {
+            assert!(apply_set(&mut m, bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

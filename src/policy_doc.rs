@@ -165,28 +165,175 @@ mod tests {
 
     #[test]
     fn accepts_a_policy_and_a_trust_policy() {
-        check(
-            "p",
-            &json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ec2:Describe*"],"Resource":"*"}]}),
-        )
-        .unwrap();
-        check("t", &json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRoleWithWebIdentity","Principal":{"Federated":"x"}}]})).unwrap();
+        for doc in [
+            json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ec2:Describe*"],"Resource":"*"}]}),
+            json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRoleWithWebIdentity","Principal":{"Federated":"x"}}]}),
+            json!({"Version":"2012-10-17","Id":"x","Statement":[{"Sid":"a","Effect":"Deny","NotAction":"s3:*","NotResource":"arn:aws:s3:::b","Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}),
+            json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","NotPrincipal":{"AWS":"x"}}]}),
+        ] {
+            check("p", &doc).unwrap_or_else(|e| panic!("{doc}: {e}"));
+        }
+    }
+
+    /// Each shape is refused with the rule it breaks, so a check that stops working is noticed.
+    #[test]
+    fn refuses_bad_shapes() {
+        let st = |s: Value| json!({"Version":"2012-10-17","Statement":[s]});
+        for (doc, rule) in [
+            (json!([]), "must be a JSON object"),
+            (
+                json!({"Version":"2008-10-17","Statement":[{"Effect":"Allow","Action":"a:b","Resource":"*"}]}),
+                "`Version` must be",
+            ),
+            (
+                json!({"Statement":[{"Effect":"Allow","Action":"a:b","Resource":"*"}]}),
+                "`Version` must be",
+            ),
+            (json!({"Version":"2012-10-17","Statement":[]}), "non-empty list"),
+            (json!({"Version":"2012-10-17"}), "non-empty list"),
+            (
+                json!({"Version":"2012-10-17","Statement":["x"]}),
+                "Statement[0] must be an object",
+            ),
+            (
+                st(json!({"Effect":"allow","Action":"a:b","Resource":"*"})),
+                "Effect must be",
+            ),
+            (st(json!({"Action":"a:b","Resource":"*"})), "Effect must be"),
+            (
+                st(json!({"Effect":"Allow","Action":"DescribeThings","Resource":"*"})),
+                "must look like `service:ActionName`",
+            ),
+            (st(json!({"Effect":"Allow","Action":"a:b"})), "needs `Resource`"),
+            (
+                st(json!({"Effect":"Allow","Resource":"*"})),
+                "needs `Action` or `NotAction`",
+            ),
+            (
+                st(json!({"Effect":"Allow","Actions":"a:b","Resource":"*"})),
+                "unknown key `Actions`",
+            ),
+            (
+                st(json!({"Effect":"Allow","Action":5,"Resource":"*"})),
+                "must be a string or a list of strings",
+            ),
+            (
+                st(json!({"Effect":"Allow","Action":["a:b",1],"Resource":"*"})),
+                "must be a string or a list of strings",
+            ),
+            (
+                st(json!({"Effect":"Allow","Action":"a:b","Resource":"*","Condition":"x"})),
+                "Condition must be an object",
+            ),
+            (
+                json!({"Version":"2012-10-17","Extra":1,"Statement":[{"Effect":"Allow","Action":"a:b","Resource":"*"}]}),
+                "unknown top-level key `Extra`",
+            ),
+        ] {
+            let e = check("p", &doc).expect_err(&doc.to_string()).to_string();
+            assert!(e.contains(rule), "{doc}: `{e}` should say `{rule}`");
+            assert!(e.contains("invalid p"), "{e}");
+        }
     }
 
     #[test]
-    fn refuses_bad_shapes() {
-        for doc in [
-            json!([]),
-            json!({"Version":"2008-10-17","Statement":[{"Effect":"Allow","Action":"a:b","Resource":"*"}]}),
-            json!({"Version":"2012-10-17","Statement":[]}),
-            json!({"Version":"2012-10-17","Statement":[{"Effect":"allow","Action":"a:b","Resource":"*"}]}),
-            json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"DescribeThings","Resource":"*"}]}),
-            json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"a:b"}]}),
-            json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Actions":"a:b","Resource":"*"}]}),
-            json!({"Version":"2012-10-17","Extra":1,"Statement":[{"Effect":"Allow","Action":"a:b","Resource":"*"}]}),
-        ] {
-            assert!(check("p", &doc).is_err(), "{doc}");
+    fn strings_reads_a_string_or_a_list_of_strings() {
+        assert_eq!(strings(&json!("a")), Some(vec!["a"]));
+        assert_eq!(strings(&json!(["a", "b"])), Some(vec!["a", "b"]));
+        assert_eq!(strings(&json!(["a", 1])), None);
+        assert_eq!(strings(&json!({"a": "b"})), None);
+    }
+
+    /// IAM accepts `Statement` as one object; it is read as a one-element list everywhere.
+    #[test]
+    fn a_single_statement_object_is_a_one_element_list() {
+        let one = json!({"Effect":"Allow","Action":"ec2:DescribeInstances","Resource":"*"});
+        let doc = json!({"Version":"2012-10-17","Statement": one.clone()});
+        assert_eq!(statements(&doc), vec![&one]);
+        check("p", &doc).unwrap();
+        // The single object is checked like a list entry: a bad action in it is refused.
+        let bad = json!({"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"Describe","Resource":"*"}});
+        let e = check("p", &bad).unwrap_err().to_string();
+        assert!(e.contains("Statement[0] action `Describe`"), "{e}");
+        // Any other shape has no statements (and `check` refuses it).
+        for s in [json!("x"), json!(1), json!(null)] {
+            let d = json!({"Version":"2012-10-17","Statement": s});
+            assert!(statements(&d).is_empty());
+            assert!(check("p", &d).is_err());
         }
+        assert!(statements(&json!({"Version":"2012-10-17"})).is_empty());
+    }
+
+    #[test]
+    fn action_names_follow_iams_service_colon_action_form() {
+        for ok in [
+            "*",
+            "ec2:Describe*",
+            "ec2:*",
+            "s3:GetObject",
+            "resource-groups:ListGroups",
+            "ec2:DescribeInstances",
+        ] {
+            assert!(is_action(ok), "`{ok}` should pass");
+        }
+        for bad in [
+            "ec2:",
+            ":Describe",
+            "EC2:Describe",
+            "ec2:Describe X",
+            "ec2 :Describe",
+            " ec2:Describe",
+            "ec*:Describe",
+            "*:Describe",
+            "ec2",
+            "",
+            "**",
+            "ec2:Describe-Instances",
+            "ec2:Describe:Instances",
+        ] {
+            assert!(!is_action(bad), "`{bad}` should be refused");
+        }
+        // And `check` uses it, for a string and for a list.
+        for action in [json!("ec2:"), json!(["ec2:Describe*", "EC2:Describe X"])] {
+            let d = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":action,"Resource":"*"}]});
+            assert!(check("p", &d).is_err(), "{d}");
+        }
+    }
+
+    /// A policy document whose compact JSON is exactly `n` characters.
+    fn doc_of_length(n: usize) -> Value {
+        let base =
+            json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":""}]});
+        let pad = n - iam_length(&base);
+        let d = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"r".repeat(pad)}]});
+        assert_eq!(iam_length(&d), n);
+        d
+    }
+
+    #[test]
+    fn size_limits_at_the_boundary() {
+        assert_eq!(MANAGED_POLICY_LIMIT, 6_144);
+        assert_eq!(TRUST_POLICY_LIMIT, 2_048);
+        for limit in [MANAGED_POLICY_LIMIT, TRUST_POLICY_LIMIT] {
+            assert_eq!(size_problem(&doc_of_length(limit), limit, "policy"), None);
+            let msg = size_problem(&doc_of_length(limit + 1), limit, "policy").unwrap();
+            assert_eq!(
+                msg,
+                format!(
+                    "policy is {} characters without whitespace, over IAM's limit of {limit}",
+                    limit + 1
+                )
+            );
+        }
+        // Whitespace outside strings does not count; characters (not bytes) do.
+        let pretty = serde_json::to_string_pretty(&doc_of_length(100)).unwrap();
+        assert_eq!(iam_length(&serde_json::from_str(&pretty).unwrap()), 100);
+        assert_eq!(iam_length(&json!("é")), 3);
+    }
+
+    #[test]
+    fn compact_is_one_line_without_whitespace() {
+        assert_eq!(compact(&json!({"a": [1, 2]})), r#"{"a":[1,2]}"#);
     }
 
     #[test]
@@ -197,5 +344,12 @@ mod tests {
             json!({"Resource":["arn:aws-cn:ec2:*:*:volume/*","*"]})
         );
         assert_eq!(with_partition(&d, Partition::Aws), d);
+        // Only a leading `arn:aws:` changes; other strings, numbers and keys stay.
+        let other = json!({"arn:aws:k": ["x arn:aws:y", 1, true, "arn:aws-cn:z"]});
+        assert_eq!(with_partition(&other, Partition::AwsUsGov), other);
+        assert_eq!(
+            with_partition(&json!("arn:aws:iam::1:role/r"), Partition::AwsUsGov),
+            json!("arn:aws-us-gov:iam::1:role/r")
+        );
     }
 }

@@ -67,6 +67,33 @@ pub struct PresetPolicy {
     pub document: Option<serde_json::Value>,
     /// Where the document comes from.
     pub source: PolicySource,
+    /// One line on what the default document grants, for the output README.
+    pub about: Option<String>,
+    /// Other documents the user may pick with `policyVariant` (the default is [`GUIDE_VARIANT`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub variants: BTreeMap<String, PresetPolicyVariant>,
+}
+
+/// Name of a preset's default policy document (the guide's) in `policyVariant`.
+pub const GUIDE_VARIANT: &str = "guide";
+
+/// An alternative policy document of a preset.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PresetPolicyVariant {
+    /// Why it exists and what it grants, for the output README.
+    pub about: String,
+    /// Default managed policy name when this variant is picked.
+    pub name: String,
+    /// Path of the JSON document, relative to the presets folder.
+    pub document_file: String,
+    /// Where the document comes from.
+    pub source: PolicySource,
+    /// A literal in the document that stands for the cluster name (upstream writes
+    /// `<my-cluster>`). It is replaced in every string and key at render time, and the document
+    /// is then specific to one cluster, so the policy name gets `-<cluster>` appended: a policy
+    /// name is account-wide and must not be shared by clusters with different documents.
+    pub cluster_placeholder: Option<String>,
 }
 
 /// Provenance of a policy document.
@@ -83,6 +110,10 @@ pub struct PolicySource {
     pub commit: String,
     /// Date of that commit (YYYY-MM-DD).
     pub date: String,
+    /// Git blob id of the upstream file at that commit, when the preset's file is that file byte
+    /// for byte; a test hashes the copy and compares, so an edited copy cannot pass as upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blob: Option<String>,
     /// Anything a reviewer should know.
     pub note: Option<String>,
 }
@@ -106,6 +137,12 @@ pub struct PresetHelm {
     /// Default layout.
     #[serde(default = "default_layout")]
     pub layout: ChartLayout,
+    /// Image tag for each Kubernetes minor version (`"1.31": v1.31.5`); with a known
+    /// `kubernetesVersion` the values set `image.tag` from it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub image_tags: BTreeMap<String, String>,
+    /// Where the image tags come from.
+    pub image_tags_source: Option<String>,
 }
 
 fn default_layout() -> ChartLayout {
@@ -139,6 +176,8 @@ pub struct LoadedPreset {
     pub preset: Preset,
     /// Its policy document, parsed.
     pub document: serde_json::Value,
+    /// The documents of its `policy.variants`, parsed, by variant name.
+    pub variant_documents: BTreeMap<String, serde_json::Value>,
     /// Where it was loaded from (`embedded` or a path), for messages and `presets show`.
     pub origin: String,
 }
@@ -328,6 +367,32 @@ fn load_one(
         }
     };
     crate::policy_doc::check(&format!("{origin}: policy"), &document)?;
+    let mut variant_documents = BTreeMap::new();
+    for (name, v) in &preset.policy.variants {
+        let field = format!("{origin}: policy.variants.{name}");
+        rules::preset_name(&field, name)?;
+        if name == GUIDE_VARIANT {
+            return Err(bad(format!(
+                "policy.variants may not be named `{GUIDE_VARIANT}`: that is the preset's own document"
+            )));
+        }
+        rules::policy_name(&format!("{field}.name"), &v.name)?;
+        let text = read(&v.document_file).map_err(|m| bad(format!("{field}.documentFile: {m}")))?;
+        let doc: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| bad(format!("{field}.documentFile `{}` is not JSON: {e}", v.document_file)))?;
+        crate::policy_doc::check(&field, &doc)?;
+        if let Some(ph) = &v.cluster_placeholder {
+            // A placeholder the document does not contain would leave a cluster-neutral document
+            // under a per-cluster name: refuse the mismatch instead.
+            if ph.is_empty() || !text.contains(ph.as_str()) {
+                return Err(bad(format!(
+                    "{field}.clusterPlaceholder `{ph}` does not occur in `{}`",
+                    v.document_file
+                )));
+            }
+        }
+        variant_documents.insert(name.clone(), doc);
+    }
     let origin = if origin.starts_with("presets/") {
         "embedded".to_string()
     } else {
@@ -336,6 +401,7 @@ fn load_one(
     Ok(LoadedPreset {
         preset,
         document,
+        variant_documents,
         origin,
     })
 }

@@ -26,6 +26,8 @@ pub struct Renderer {
     pub catalog: Catalog,
     templates: Templates,
     checker: Checker,
+    /// Whether to refuse what eksctl's CloudFormation stacks cannot take ([`crate::eksctl`]).
+    eksctl_limits: bool,
 }
 
 /// An IAM tag as the AWS CLI's JSON form wants it.
@@ -81,7 +83,16 @@ impl Renderer {
             catalog: Catalog::with_dir(presets_dir)?,
             templates: Templates::new(templates_dir)?,
             checker: Checker::new(),
+            eksctl_limits: true,
         })
+    }
+
+    /// For `apply` and `verify`, which create and read roles directly: the bundle's eksctl
+    /// ClusterConfig and script are not used, so CloudFormation's limits on eksctl's stacks
+    /// (stack name length, non-empty stack tag values) do not apply and are not checked.
+    pub fn without_eksctl_limits(mut self) -> Self {
+        self.eksctl_limits = false;
+        self
     }
 
     /// Resolves the selection into components, sorted by preset name.
@@ -98,6 +109,9 @@ impl Renderer {
     /// Renders and validates every artifact. Nothing touches the disk.
     pub fn render(&self, ctx: &Context, selection: &[(String, PresetOverrides)]) -> Result<Bundle> {
         let components = self.components(ctx, selection)?;
+        if self.eksctl_limits {
+            crate::eksctl::check(ctx, &components)?;
+        }
         let views: Vec<ComponentView> = components.iter().map(ComponentView::new).collect();
         let ctx_v = crate::templates::value(ctx);
         let mut out = Vec::new();
@@ -161,12 +175,11 @@ impl Renderer {
                 );
             }
             if let (Some(h), Some(path)) = (&c.helm, &view.values_file) {
-                add(
-                    path.clone(),
-                    ArtifactKind::HelmValues,
-                    Some(&c.preset),
-                    one(&h.values_template)?,
-                );
+                let mut content = one(&h.values_template)?;
+                if !h.user_values.is_empty() {
+                    content = crate::helm_values::merge(&c.preset, &h.chart, h.layout, &content, &h.user_values)?;
+                }
+                add(path.clone(), ArtifactKind::HelmValues, Some(&c.preset), content);
             }
         }
 

@@ -183,6 +183,7 @@ mod tests {
             oidc_issuer: issuer
                 .then(|| "https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE".into()),
             tags: Default::default(),
+            kubernetes_version: None,
         };
         let selection: Vec<(String, PresetOverrides)> = crate::preset::DEFAULT_PRESETS
             .iter()

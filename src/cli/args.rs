@@ -66,6 +66,9 @@ pub struct InputArgs {
     /// The cluster's OIDC issuer URL (https://…), or `auto` to ask EKS. Trust policies need it.
     #[arg(long, value_name = "URL")]
     pub oidc_issuer: Option<String>,
+    /// The cluster's Kubernetes minor version (e.g. 1.31): picks the matching cluster-autoscaler image.
+    #[arg(long, value_name = "1.NN")]
+    pub kubernetes_version: Option<String>,
     /// Preset to render (repeatable; default: cluster-autoscaler, ebs-csi-driver, efs-csi-driver).
     #[arg(long = "preset", value_name = "NAME")]
     pub presets: Vec<String>,

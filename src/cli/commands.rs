@@ -46,7 +46,8 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 /// Builds the validated bundle from the inputs, resolving `auto` values through AWS.
-fn bundle(args: &InputArgs) -> Result<(Bundle, AwsOptions)> {
+/// `for_eksctl`: the bundle's eksctl files are written, so eksctl's CloudFormation limits apply.
+fn bundle(args: &InputArgs, for_eksctl: bool) -> Result<(Bundle, AwsOptions)> {
     let config = match args.config.as_deref() {
         Some(path) => Some(ConfigFile::load(path)?.for_cluster(args.cluster.as_deref())?),
         None => None,
@@ -59,6 +60,7 @@ fn bundle(args: &InputArgs) -> Result<(Bundle, AwsOptions)> {
             partition: args.partition.clone(),
             oidc_issuer: args.oidc_issuer.clone(),
             tags: Default::default(),
+            kubernetes_version: args.kubernetes_version.clone(),
         },
         presets: args.presets.clone(),
         sets: args.sets.clone(),
@@ -93,7 +95,10 @@ fn bundle(args: &InputArgs) -> Result<(Bundle, AwsOptions)> {
         }
     }
     let ctx = Context::new(&cluster)?;
-    let renderer = Renderer::new(args.presets_dir.as_deref(), args.templates_dir.as_deref())?;
+    let mut renderer = Renderer::new(args.presets_dir.as_deref(), args.templates_dir.as_deref())?;
+    if !for_eksctl {
+        renderer = renderer.without_eksctl_limits();
+    }
     Ok((renderer.render(&ctx, &selection)?, aws_opts))
 }
 
@@ -109,7 +114,7 @@ fn regenerate_command() -> String {
 }
 
 fn render(cmd: RenderCmd) -> Result<i32> {
-    let (bundle, _) = bundle(&cmd.inputs)?;
+    let (bundle, _) = bundle(&cmd.inputs, true)?;
     let Some(dir) = &cmd.out_dir else {
         print!("{}", bundle.to_stream());
         return Ok(0);
@@ -253,7 +258,7 @@ fn with_timeout(mut opts: AwsOptions, t: &TargetArgs) -> AwsOptions {
 }
 
 fn apply(cmd: ApplyCmd) -> Result<i32> {
-    let (bundle, aws_opts) = bundle(&cmd.inputs)?;
+    let (bundle, aws_opts) = bundle(&cmd.inputs, false)?;
     let aws_opts = with_timeout(aws_opts, &cmd.target);
     let (do_aws, do_kube) = targets(&cmd.target);
     let rt = runtime()?;
@@ -296,7 +301,7 @@ fn apply(cmd: ApplyCmd) -> Result<i32> {
 }
 
 fn verify(cmd: VerifyCmd) -> Result<i32> {
-    let (bundle, aws_opts) = bundle(&cmd.inputs)?;
+    let (bundle, aws_opts) = bundle(&cmd.inputs, false)?;
     let aws_opts = with_timeout(aws_opts, &cmd.target);
     let (do_aws, do_kube) = targets(&cmd.target);
     let rt = runtime()?;

@@ -38,12 +38,53 @@ fn ebs_policy_is_the_guides_inline_document() {
     );
 }
 
+/// Git's id of a file's bytes (`git hash-object`): SHA-1 of `blob <len>\0<bytes>`.
+fn git_blob_id(bytes: &[u8]) -> String {
+    use sha1::{Digest, Sha1};
+    let mut h = Sha1::new();
+    h.update(format!("blob {}\0", bytes.len()).as_bytes());
+    h.update(bytes);
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn git_blob_id_is_gits() {
+    // `printf 'hello\n' | git hash-object --stdin`
+    assert_eq!(git_blob_id(b"hello\n"), "ce013625030ba8dba906f756967f9e9ca394464a");
+}
+
+/// A preset file that claims to be an upstream file byte for byte (its `source.blob`) is that
+/// file: its git blob id is the one recorded from upstream, not a comparison with a local copy.
+#[test]
+fn preset_policy_files_are_the_upstream_blobs_they_name() {
+    let catalog = irsagen::preset::Catalog::embedded().unwrap();
+    let mut checked = Vec::new();
+    for p in catalog.iter() {
+        let pol = &p.preset.policy;
+        let Some(blob) = &pol.source.blob else { continue };
+        let file = pol.document_file.as_ref().expect("a blob needs a documentFile");
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("presets")
+            .join(file);
+        let bytes = std::fs::read(path).unwrap();
+        assert_eq!(&git_blob_id(&bytes), blob, "presets/{file} is not upstream blob {blob}");
+        checked.push(p.preset.name.clone());
+    }
+    assert_eq!(checked, ["ebs-csi-driver", "efs-csi-driver"]);
+}
+
 #[test]
 fn efs_policy_is_the_upstream_file_the_guide_downloads() {
-    assert_eq!(
-        rendered_json("iam/efs-csi-driver/policy.json"),
-        fixture_json("guide/efs-iam-policy.json")
-    );
+    let catalog = irsagen::preset::Catalog::embedded().unwrap();
+    let efs = catalog.get("efs-csi-driver").unwrap();
+    let src = &efs.preset.policy.source;
+    // The guide downloads this repository's file from master; the preset pins it (blob checked above).
+    let guide = std::fs::read_to_string(fixture("guide/iam-irsa-guide.md")).unwrap();
+    let repo = src.repository.trim_start_matches("https://github.com/");
+    let url = format!("https://raw.githubusercontent.com/{repo}/master/{}", src.path);
+    assert!(guide.contains(&format!("curl -o efs-iam-policy.json {url}\n")), "{url}");
+    // And the rendered policy is that document, unchanged.
+    assert_eq!(rendered_json("iam/efs-csi-driver/policy.json"), efs.document);
 }
 
 #[test]
@@ -66,6 +107,16 @@ fn guide_fixture_blocks_are_still_in_the_guide() {
             "{f} is not verbatim in the guide"
         );
     }
+    // The EBS document is inline in the guide's `aws iam create-policy` call, between quotes.
+    let ebs = std::fs::read_to_string(fixture("guide/ebs-csi-driver-policy.json")).unwrap();
+    let inline = format!(
+        "--policy-name AmazonEKS_EBS_CSI_Driver_Policy \\\n  --policy-document '{}'\n",
+        ebs.trim_end_matches('\n')
+    );
+    assert!(
+        guide.contains(&inline),
+        "guide/ebs-csi-driver-policy.json is not verbatim in the guide"
+    );
 }
 
 #[test]
@@ -178,4 +229,40 @@ fn without_issuer_no_trust_policy_and_the_readme_says_why() {
             .content
             .contains("Trust policies were not rendered")
     );
+}
+
+/// The guide's "Tag Resources" tags roles and policies: the user's tags are on both, in the
+/// component (read by `apply --aws`) and in the setup script's `ensure_policy` line.
+#[test]
+fn user_tags_reach_the_policies_too() {
+    let mut inputs = guide_inputs();
+    inputs.tags = [("Environment".to_string(), "production".to_string())].into();
+    let mut sel = guide_selection();
+    sel[0].1.tags = [("Team".to_string(), "ml".to_string())].into();
+    let b = render(&inputs, &sel).unwrap();
+    let ca = b.components.iter().find(|c| c.preset == "cluster-autoscaler").unwrap();
+    let want = [
+        ("Environment", "production"),
+        ("Team", "ml"),
+        ("irsagen:preset", "cluster-autoscaler"),
+        ("managed-by", "irsagen"),
+    ];
+    let got: Vec<(&str, &str)> = ca.policy_tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(got, want);
+    let ebs = b.components.iter().find(|c| c.preset == "ebs-csi-driver").unwrap();
+    assert_eq!(
+        ebs.policy_tags.get("Environment").map(String::as_str),
+        Some("production")
+    );
+    assert!(
+        !ebs.policy_tags.contains_key("Team"),
+        "a preset's own tags stay on that preset"
+    );
+    let script = &b.get("setup-irsa.sh").unwrap().content;
+    let line = script
+        .lines()
+        .find(|l| l.starts_with("ensure_policy ") && l.contains("AmazonEKSClusterAutoscalerPolicy"))
+        .unwrap();
+    assert!(line.contains(r#"{"Key":"Team","Value":"ml"}"#), "{line}");
+    assert!(line.contains(r#"{"Key":"Environment","Value":"production"}"#), "{line}");
 }

@@ -3,8 +3,10 @@
 mod aws_plan;
 mod aws_verify;
 mod bad_input;
+mod chart_options;
 mod check_mode;
 mod cli;
+mod eksctl_limits;
 mod fuzz;
 mod guide;
 mod kube_plan;

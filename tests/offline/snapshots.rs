@@ -52,3 +52,37 @@ fn chart_in_its_own_namespace_standalone_helm_creates_the_service_account() {
     assert!(s.contains("--role-only"));
     assert!(b.get("kubernetes/cluster-autoscaler/serviceaccount.yaml").is_none());
 }
+
+#[test]
+fn autoscaler_least_privilege_policy_variant() {
+    let o = PresetOverrides {
+        policy_variant: Some("least-privilege".into()),
+        ..Default::default()
+    };
+    let b = render(&guide_inputs(), &[("cluster-autoscaler".into(), o)]).unwrap();
+    insta_settings().bind(|| {
+        insta::with_settings!({ description => "cluster-autoscaler: policyVariant=least-privilege" }, {
+            insta::assert_snapshot!("variant_least_privilege", b.to_stream());
+        });
+    });
+}
+
+#[test]
+fn autoscaler_with_kubernetes_version_and_helm_values() {
+    let o = PresetOverrides {
+        helm_values: serde_json::from_value(serde_json::json!({
+            "extraArgs": {"expander": "least-waste", "balance-similar-node-groups": true},
+            "podAnnotations": {"team": "ml"}
+        }))
+        .unwrap(),
+        ..Default::default()
+    };
+    let mut inputs = guide_inputs();
+    inputs.kubernetes_version = Some("1.31".into());
+    let b = render(&inputs, &[("cluster-autoscaler".into(), o)]).unwrap();
+    insta_settings().bind(|| {
+        insta::with_settings!({ description => "cluster-autoscaler: kubernetesVersion=1.31, helmValues extraArgs + podAnnotations" }, {
+            insta::assert_snapshot!("variant_k8s_1_31_helm_values", b.get("helm/cluster-autoscaler-values.yaml").unwrap().content.clone());
+        });
+    });
+}

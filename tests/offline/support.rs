@@ -19,6 +19,7 @@ pub fn guide_inputs() -> ClusterInputs {
         partition: None,
         oidc_issuer: Some(ISSUER.into()),
         tags: Default::default(),
+        kubernetes_version: None,
     }
 }
 

@@ -81,6 +81,7 @@ pub fn inputs() -> ClusterInputs {
         partition: None,
         oidc_issuer: Some(ISSUER.into()),
         tags: Default::default(),
+        kubernetes_version: None,
     }
 }
 

@@ -73,6 +73,7 @@ pub fn bundle(cluster: &str, selection: &[(&str, PresetOverrides)]) -> Bundle {
         partition: None,
         oidc_issuer: Some(ISSUER.into()),
         tags: Default::default(),
+        kubernetes_version: None,
     })
     .expect("context");
     let selection: Vec<(String, PresetOverrides)> = selection.iter().map(|(p, o)| (p.to_string(), o.clone())).collect();

@@ -20,8 +20,22 @@ pub async fn whoami(clients: &Clients) -> Result<Identity> {
     })
 }
 
+/// What `--oidc-issuer auto` learns from EKS DescribeCluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterFacts {
+    /// `identity.oidc.issuer`.
+    pub issuer: String,
+    /// `version` (`1.31`): the cluster's Kubernetes minor version, when EKS reports one.
+    pub kubernetes_version: Option<String>,
+}
+
 /// EKS DescribeCluster's `identity.oidc.issuer` for `cluster`.
 pub async fn oidc_issuer(clients: &Clients, cluster: &str) -> Result<String> {
+    Ok(describe_cluster(clients, cluster).await?.issuer)
+}
+
+/// EKS DescribeCluster for `cluster`: its OIDC issuer and Kubernetes version.
+pub async fn describe_cluster(clients: &Clients, cluster: &str) -> Result<ClusterFacts> {
     let out = match clients.eks.describe_cluster().name(cluster).send().await {
         Ok(o) => o,
         Err(e) if is_not_found(&e) => {
@@ -33,7 +47,13 @@ pub async fn oidc_issuer(clients: &Clients, cluster: &str) -> Result<String> {
         }
         Err(e) => return Err(api_error("eks:DescribeCluster", cluster, e)),
     };
-    out.cluster
+    let kubernetes_version = out
+        .cluster
+        .as_ref()
+        .and_then(|c| c.version.clone())
+        .filter(|v| !v.is_empty());
+    let issuer = out
+        .cluster
         .and_then(|c| c.identity)
         .and_then(|i| i.oidc)
         .and_then(|o| o.issuer)
@@ -42,5 +62,9 @@ pub async fn oidc_issuer(clients: &Clients, cluster: &str) -> Result<String> {
             Error::Aws(format!(
                 "EKS cluster `{cluster}` reports no OIDC issuer (identity.oidc.issuer is empty); pass it with --oidc-issuer URL"
             ))
-        })
+        })?;
+    Ok(ClusterFacts {
+        issuer,
+        kubernetes_version,
+    })
 }

@@ -21,6 +21,7 @@ pub use client::{CallStats, Clients};
 pub use desired::{Desired, DesiredOidc, DesiredPolicy, DesiredRole};
 pub use doc_decode::decode as decode_document;
 pub use execute::ExecReport;
+pub use identity::ClusterFacts;
 pub use plan::{Change, MAX_POLICY_VERSIONS, PlanItem, ResourceKind, STACK_TAG, not_ours, version_to_delete};
 pub use state::{PolicyState, ReadState, RoleState};
 
@@ -88,6 +89,11 @@ pub async fn whoami(opts: &AwsOptions) -> Result<Identity> {
 /// The cluster's OIDC issuer URL from EKS DescribeCluster.
 pub async fn oidc_issuer(opts: &AwsOptions, cluster: &str) -> Result<String> {
     identity::oidc_issuer(&Clients::new(opts).await?, cluster).await
+}
+
+/// EKS DescribeCluster: the OIDC issuer and the Kubernetes version (`--oidc-issuer auto`).
+pub async fn describe_cluster(opts: &AwsOptions, cluster: &str) -> Result<ClusterFacts> {
+    identity::describe_cluster(&Clients::new(opts).await?, cluster).await
 }
 
 /// Reads IAM and computes the plan; makes no write call.

@@ -91,7 +91,12 @@ fn bundle(args: &InputArgs, for_eksctl: bool) -> Result<(Bundle, AwsOptions)> {
         }
         if wants_issuer {
             let name = cluster.cluster.clone().unwrap_or_default();
-            cluster.oidc_issuer = Some(rt.block_on(aws::oidc_issuer(&aws_opts, &name))?);
+            let facts = rt.block_on(aws::describe_cluster(&aws_opts, &name))?;
+            cluster.oidc_issuer = Some(facts.issuer);
+            // The cluster's own version picks version-matched images unless one was given.
+            if cluster.kubernetes_version.is_none() {
+                cluster.kubernetes_version = facts.kubernetes_version;
+            }
         }
     }
     let ctx = Context::new(&cluster)?;

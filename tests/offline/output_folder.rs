@@ -840,7 +840,11 @@ fn malicious_presets_dir_paths_are_refused_with_exit_2_and_nothing_written() {
     std::fs::write(presets.join("policies/ok.json"), &policy).unwrap();
     // The copied preset names its policy variants' files too (cluster-autoscaler's least-privilege).
     let variant = "policies/cluster-autoscaler-least-privilege.json";
-    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("presets").join(variant), presets.join(variant)).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("presets").join(variant),
+        presets.join(variant),
+    )
+    .unwrap();
     symlink(outside.join("policy.json"), presets.join("policies/linked.json"));
     symlink(&outside, presets.join("linkdir"));
     let doc = |to: &str| {

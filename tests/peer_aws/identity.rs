@@ -288,3 +288,47 @@ fn an_explicit_profile_wins_over_environment_keys_and_an_unknown_one_is_bad_inpu
         assert!(role_names(&iam().await).await.is_empty());
     });
 }
+
+#[test]
+fn oidc_issuer_auto_also_reads_the_kubernetes_version_unless_one_is_given() {
+    peer_test(async {
+        let eks = eks().await;
+        eks.create_cluster()
+            .name(CLUSTER)
+            .version("1.31")
+            .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/eks-cluster"))
+            .resources_vpc_config(aws_sdk_eks::types::VpcConfigRequest::builder().build())
+            .send()
+            .await
+            .expect("moto creates the cluster");
+        let facts = aws::describe_cluster(&opts(), CLUSTER).await.expect("describe");
+        assert_eq!(facts.kubernetes_version.as_deref(), Some("1.31"));
+        let render = |extra: &[&str]| {
+            let mut args = vec![
+                "render",
+                "--cluster",
+                CLUSTER,
+                "--region",
+                "us-east-1",
+                "--account",
+                ACCOUNT,
+                "--oidc-issuer",
+                "auto",
+                "--preset",
+                "cluster-autoscaler",
+            ];
+            args.extend_from_slice(extra);
+            irsagen(&args)
+        };
+        // The cluster's 1.31 picks the 1.31 autoscaler image.
+        let out = render(&[]);
+        assert!(out.status.success(), "{}", text(&out));
+        let s = String::from_utf8_lossy(&out.stdout);
+        assert!(s.contains("tag: v1.31.5"), "{s}");
+        // A version given by the user wins over the cluster's.
+        let out = render(&["--kubernetes-version", "1.30"]);
+        assert!(out.status.success(), "{}", text(&out));
+        let s = String::from_utf8_lossy(&out.stdout);
+        assert!(s.contains("tag: v1.30.7") && !s.contains("v1.31.5"), "{s}");
+    });
+}

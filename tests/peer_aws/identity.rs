@@ -324,11 +324,11 @@ fn oidc_issuer_auto_also_reads_the_kubernetes_version_unless_one_is_given() {
         let out = render(&[]);
         assert!(out.status.success(), "{}", text(&out));
         let s = String::from_utf8_lossy(&out.stdout);
-        assert!(s.contains("tag: v1.31.5"), "{s}");
+        assert!(s.contains("tag: \"v1.31.5\""), "{s}");
         // A version given by the user wins over the cluster's.
         let out = render(&["--kubernetes-version", "1.30"]);
         assert!(out.status.success(), "{}", text(&out));
         let s = String::from_utf8_lossy(&out.stdout);
-        assert!(s.contains("tag: v1.30.7") && !s.contains("v1.31.5"), "{s}");
+        assert!(s.contains("tag: \"v1.30.7\"") && !s.contains("v1.31.5"), "{s}");
     });
 }

@@ -52,14 +52,7 @@ fn account_auto_renders_with_the_callers_account() {
 #[test]
 fn oidc_issuer_auto_reads_the_cluster_from_eks() {
     peer_test(async {
-        let eks = eks().await;
-        eks.create_cluster()
-            .name(CLUSTER)
-            .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/eks-cluster"))
-            .resources_vpc_config(aws_sdk_eks::types::VpcConfigRequest::builder().build())
-            .send()
-            .await
-            .expect("moto creates the cluster");
+        create_cluster(None).await;
         let issuer = aws::oidc_issuer(&opts(), CLUSTER).await.expect("issuer");
         // moto's id is 10 mixed-case characters, not the real 32 hex: only the shape is checked.
         let id = issuer
@@ -292,15 +285,7 @@ fn an_explicit_profile_wins_over_environment_keys_and_an_unknown_one_is_bad_inpu
 #[test]
 fn oidc_issuer_auto_also_reads_the_kubernetes_version_unless_one_is_given() {
     peer_test(async {
-        let eks = eks().await;
-        eks.create_cluster()
-            .name(CLUSTER)
-            .version("1.31")
-            .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/eks-cluster"))
-            .resources_vpc_config(aws_sdk_eks::types::VpcConfigRequest::builder().build())
-            .send()
-            .await
-            .expect("moto creates the cluster");
+        create_cluster(Some("1.31")).await;
         let facts = aws::describe_cluster(&opts(), CLUSTER).await.expect("describe");
         assert_eq!(facts.kubernetes_version.as_deref(), Some("1.31"));
         let render = |extra: &[&str]| {
@@ -331,4 +316,18 @@ fn oidc_issuer_auto_also_reads_the_kubernetes_version_unless_one_is_given() {
         let s = String::from_utf8_lossy(&out.stdout);
         assert!(s.contains("tag: \"v1.30.7\"") && !s.contains("v1.31.5"), "{s}");
     });
+}
+
+/// The guide's cluster in moto's EKS, at `version` (moto's default when `None`).
+async fn create_cluster(version: Option<&str>) {
+    eks()
+        .await
+        .create_cluster()
+        .name(CLUSTER)
+        .set_version(version.map(str::to_string))
+        .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/eks-cluster"))
+        .resources_vpc_config(aws_sdk_eks::types::VpcConfigRequest::builder().build())
+        .send()
+        .await
+        .expect("moto creates the cluster");
 }

@@ -535,6 +535,18 @@ fn provider_account_and_policy_document_checks() {
     assert!(f[0].detail.contains("default version v2 differs"), "{}", f[0].detail);
     assert!(f[0].advice.as_deref().unwrap().contains("--version-id v2"));
 
+    // One field changed: one line out, one line in; the diff's `---`/`+++` headers not counted.
+    let mut drifted = d.policies[1].document.clone();
+    drifted["Statement"][0]["Effect"] = json!("Deny");
+    live.policies.get_mut(&arn).unwrap().document = iam_encoded(&drifted);
+    let f = failing(&decide(&d, &live), &[(EBS, "policy-document")]);
+    assert!(
+        f[0].detail
+            .ends_with("differs from the rendered document (2 changed lines)"),
+        "{}",
+        f[0].detail
+    );
+
     live.policies.remove(&arn);
     let f = failing(&decide(&d, &live), &[(EBS, "policy-document")]);
     assert!(f[0].detail.contains("does not exist"));

@@ -437,16 +437,8 @@ fn canonical(v: &Value) -> Value {
     match v {
         Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), canonical(v))).collect()),
         Value::Array(a) => {
-            let mut items: Vec<Value> = a
-                .iter()
-                .map(|x| {
-                    if x.is_object() || x.is_array() {
-                        canonical(x)
-                    } else {
-                        x.clone()
-                    }
-                })
-                .collect();
+            // IAM's values are a string or a list of strings: items are compared as they are.
+            let mut items = a.clone();
             items.sort_by_key(|x| x.to_string());
             items.dedup();
             Value::Array(items)

@@ -312,17 +312,12 @@ fn an_unmanaged_role_is_refused_until_adopt() {
             .send()
             .await
             .unwrap();
-        let foreign = iam
-            .create_policy()
-            .policy_name("SomeoneElses")
-            .policy_document(json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListBucket","Resource":"*"}]}).to_string())
-            .send()
-            .await
-            .unwrap()
-            .policy
-            .unwrap()
-            .arn
-            .unwrap();
+        let foreign = create_policy(
+            &iam,
+            "SomeoneElses",
+            &json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListBucket","Resource":"*"}]}),
+        )
+        .await;
         iam.attach_role_policy()
             .role_name(&role)
             .policy_arn(&foreign)

@@ -381,3 +381,16 @@ pub async fn role_trust(iam: &aws_sdk_iam::Client, role: &str) -> serde_json::Va
     let r = iam.get_role().role_name(role).send().await.unwrap().role.unwrap();
     aws::decode_document(r.assume_role_policy_document().unwrap(), role).unwrap()
 }
+
+/// Creates a customer-managed policy in moto and returns its ARN.
+pub async fn create_policy(iam: &aws_sdk_iam::Client, name: &str, doc: &serde_json::Value) -> String {
+    iam.create_policy()
+        .policy_name(name)
+        .policy_document(doc.to_string())
+        .send()
+        .await
+        .expect("moto creates the policy")
+        .policy
+        .and_then(|p| p.arn)
+        .expect("the policy has an ARN")
+}

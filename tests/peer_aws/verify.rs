@@ -373,19 +373,8 @@ fn extra_attached_and_inline_policies_fail_and_are_named() {
         let (bundle, role, _) = applied().await;
         let iam = iam().await;
         let everything =
-            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
-                .to_string();
-        let admin = iam
-            .create_policy()
-            .policy_name("everything")
-            .policy_document(&everything)
-            .send()
-            .await
-            .unwrap()
-            .policy
-            .unwrap()
-            .arn
-            .unwrap();
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]});
+        let admin = create_policy(&iam, "everything", &everything).await;
         iam.attach_role_policy()
             .role_name(&role)
             .policy_arn(&admin)
@@ -413,7 +402,7 @@ fn extra_attached_and_inline_policies_fail_and_are_named() {
         iam.put_role_policy()
             .role_name(&role)
             .policy_name("inline-everything")
-            .policy_document(&everything)
+            .policy_document(everything.to_string())
             .send()
             .await
             .unwrap();
@@ -437,19 +426,8 @@ fn extra_attached_and_inline_policies_fail_and_are_named() {
 fn a_declared_extra_policy_is_attached_by_apply_and_passes_verify() {
     peer_test(async {
         let iam = iam().await;
-        let doc = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]})
-            .to_string();
-        let extra = iam
-            .create_policy()
-            .policy_name("team-read")
-            .policy_document(&doc)
-            .send()
-            .await
-            .unwrap()
-            .policy
-            .unwrap()
-            .arn
-            .unwrap();
+        let doc = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]});
+        let extra = create_policy(&iam, "team-read", &doc).await;
         let with_extra = |arn: &str| {
             let ctx = irsagen::context::Context::new(&inputs()).unwrap();
             let o = irsagen::overrides::PresetOverrides {

@@ -2,6 +2,7 @@
 
 use crate::component::Component;
 use crate::context::Context;
+use crate::overrides::SaCreator;
 use serde::Serialize;
 
 /// What an artifact is; decides how it is validated and described.
@@ -96,6 +97,56 @@ impl Bundle {
             s.push_str(&a.content);
         }
         s
+    }
+}
+
+/// What decides which files a component renders, for a resolved component
+/// ([`ComponentFiles::of`]) and for a preset before any cluster is known (`presets show`).
+#[derive(Debug, Clone, Copy)]
+pub struct ComponentFiles<'a> {
+    /// Preset name.
+    pub preset: &'a str,
+    /// Whether a trust policy is rendered (the cluster's OIDC issuer is known).
+    pub trust_policy: bool,
+    /// Who creates the ServiceAccount.
+    pub service_account_created_by: SaCreator,
+    /// Deployment whose `serviceAccountName` is patched.
+    pub controller_patch: Option<&'a str>,
+    /// Chart whose values are rendered.
+    pub chart: Option<&'a str>,
+}
+
+impl<'a> ComponentFiles<'a> {
+    /// The facts of a resolved component.
+    pub fn of(c: &'a Component) -> Self {
+        ComponentFiles {
+            preset: &c.preset,
+            trust_policy: c.trust_policy.is_some(),
+            service_account_created_by: c.service_account_created_by,
+            controller_patch: c.controller_patch.as_deref(),
+            chart: c.helm.as_ref().map(|h| h.chart.as_str()),
+        }
+    }
+
+    /// Every file of the component, with its kind, in render order. The one place that decides
+    /// it: `render` renders exactly these and `presets show` lists them.
+    pub fn artifacts(&self) -> Vec<(String, ArtifactKind)> {
+        let p = self.preset;
+        let mut out = vec![(layout::policy(p), ArtifactKind::Policy)];
+        if self.trust_policy {
+            out.push((layout::trust_policy(p), ArtifactKind::TrustPolicy));
+        }
+        if self.service_account_created_by.renders_manifest() {
+            out.push((layout::service_account(p), ArtifactKind::ServiceAccount));
+        }
+        out.push((layout::test_pod(p), ArtifactKind::TestPod));
+        if let Some(d) = self.controller_patch {
+            out.push((layout::controller_patch(p, d), ArtifactKind::ControllerPatch));
+        }
+        if let Some(chart) = self.chart {
+            out.push((layout::helm_values(chart), ArtifactKind::HelmValues));
+        }
+        out
     }
 }
 

@@ -5,9 +5,9 @@
 use crate::bundle::{Artifact, ArtifactKind, Bundle};
 use crate::component::Component;
 use crate::error::{Error, Result};
+use crate::identity::{self, AUDIENCE, ROLE_ARN_ANNOTATION};
 use crate::overrides::ChartLayout;
 use crate::policy_doc::{self, MANAGED_POLICY_LIMIT, TRUST_POLICY_LIMIT};
-use crate::render::AUDIENCE;
 use serde_json::{Value, json};
 use std::sync::OnceLock;
 
@@ -173,25 +173,22 @@ impl Checker {
                 let doc = parse_json(a)?;
                 policy_doc::check(&a.path, &doc)?;
                 limit(a, &doc, TRUST_POLICY_LIMIT, "trust policy")?;
-                let oidc = bundle
-                    .context
-                    .oidc
+                // The one shape irsagen allows is the component's own value
+                // ([`crate::identity::trust_policy`]): the template may only print it.
+                let expected = c
+                    .trust_policy
                     .as_ref()
                     .ok_or_else(|| bad("rendered without an OIDC issuer".into()))?;
-                let expected = json!({
-                    "Effect": "Allow",
-                    "Principal": {"Federated": oidc.provider_arn},
-                    "Action": "sts:AssumeRoleWithWebIdentity",
-                    "Condition": {"StringEquals": {
-                        format!("{}:sub", oidc.host_path): c.subject,
-                        format!("{}:aud", oidc.host_path): AUDIENCE,
-                    }}
-                });
-                // The one shape irsagen allows: exact subject and audience, this cluster's provider.
-                if doc["Statement"] != json!([expected]) {
+                if &doc != expected {
+                    let oidc = bundle
+                        .context
+                        .oidc
+                        .as_ref()
+                        .map(|o| o.provider_arn.as_str())
+                        .unwrap_or("?");
                     return Err(bad(format!(
-                        "must be one statement trusting {} for subject `{}` and audience `{AUDIENCE}` with StringEquals",
-                        oidc.provider_arn, c.subject
+                        "must be one statement trusting {oidc} for subject `{}` and audience `{AUDIENCE}` with StringEquals",
+                        c.subject
                     )));
                 }
             }
@@ -218,7 +215,8 @@ impl Checker {
                         && sa["roleName"] == json!(c.role_name)
                         && sa["attachPolicyARNs"]
                             == json!([&[c.policy_arn.clone()][..], &c.extra_policy_arns[..]].concat())
-                        && sa.get("roleOnly").and_then(Value::as_bool).unwrap_or(false) != c.renders_service_account;
+                        && sa.get("roleOnly").and_then(Value::as_bool).unwrap_or(false)
+                            != c.service_account_created_by.by_eksctl();
                     if !same {
                         return Err(bad(format!(
                             "iam.serviceAccounts entry for {} disagrees with preset {}",
@@ -249,8 +247,8 @@ impl Checker {
                 }
                 let sa = &values["rbac"]["serviceAccount"];
                 let same = sa["name"] == json!(c.service_account.name)
-                    && sa["create"] == json!(h.create_service_account)
-                    && sa["annotations"]["eks.amazonaws.com/role-arn"] == json!(c.role_arn);
+                    && sa["create"] == json!(c.service_account_created_by.by_chart())
+                    && annotations_hold(&sa["annotations"], c);
                 if !same {
                     return Err(bad(format!(
                         "rbac.serviceAccount must name {} with role {}",
@@ -269,8 +267,8 @@ impl Checker {
                     &c.service_account.name,
                     &c.service_account.namespace,
                 )?;
-                if doc["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] != json!(c.role_arn) {
-                    return Err(bad(format!("must carry eks.amazonaws.com/role-arn `{}`", c.role_arn)));
+                if !annotations_hold(&doc["metadata"]["annotations"], c) {
+                    return Err(bad(format!("must carry {ROLE_ARN_ANNOTATION} `{}`", c.role_arn)));
                 }
             }
             ArtifactKind::TestPod => {
@@ -294,6 +292,14 @@ impl Checker {
         }
         Ok(())
     }
+}
+
+/// Whether `annotations` carry every ServiceAccount annotation the binding needs, as
+/// [`crate::identity::service_account_annotations`] gives them.
+fn annotations_hold(annotations: &Value, c: &Component) -> bool {
+    identity::service_account_annotations(&c.role_arn)
+        .iter()
+        .all(|(k, v)| annotations[k.as_str()] == json!(v))
 }
 
 fn parse_json(a: &Artifact) -> Result<Value> {

@@ -4,6 +4,7 @@
 
 use crate::context::Context;
 use crate::error::{Error, Result};
+use crate::identity::{self, IdentityMode, PodIdentityAssociation};
 use crate::install_source::{self, Install};
 use crate::overrides::{ChartLayout, PresetOverrides, SaCreator};
 use crate::preset::{GUIDE_VARIANT, LoadedPreset, PolicySource};
@@ -56,8 +57,6 @@ pub struct HelmSettings {
     pub layout: ChartLayout,
     /// Release namespace; always the ServiceAccount's namespace (the chart runs the pod there).
     pub release_namespace: String,
-    /// `rbac.serviceAccount.create`: true when the chart creates the ServiceAccount.
-    pub create_service_account: bool,
     /// `image.tag` for the cluster's Kubernetes minor version, when that version is known.
     pub image_tag: Option<String>,
     /// The user's `helmValues`, merged into the rendered values ([`crate::helm_values`]).
@@ -75,8 +74,11 @@ pub struct Component {
     pub service_account: ServiceAccountRef,
     /// `system:serviceaccount:<ns>:<name>`.
     pub subject: String,
-    /// Who creates the ServiceAccount.
+    /// Who creates the ServiceAccount: the one place this is decided (the eksctl entry's
+    /// `roleOnly`, the chart's create flag and whether irsagen renders the manifest follow).
     pub service_account_created_by: SaCreator,
+    /// Which mechanisms bind the ServiceAccount to the role ([`identity`]).
+    pub identity_mode: IdentityMode,
     /// IAM role name (≤ 64).
     pub role_name: String,
     /// IAM role ARN, known before anything exists because the name is fixed.
@@ -89,6 +91,9 @@ pub struct Component {
     pub extra_policy_arns: Vec<String>,
     /// The policy document, with ARNs in the cluster's partition.
     pub policy_document: serde_json::Value,
+    /// The role's trust policy ([`identity::trust_policy`]); `None` without an OIDC issuer.
+    /// Templates print it, checks compare with it, apply sends it.
+    pub trust_policy: Option<serde_json::Value>,
     /// Where the document comes from.
     pub policy_source: PolicySource,
     /// Which of the preset's documents was rendered: `guide` or a `policy.variants` name.
@@ -113,8 +118,13 @@ pub struct Component {
     pub controller_patch: Option<String>,
     /// Name of the test pod that runs as the ServiceAccount.
     pub test_pod_name: String,
-    /// Whether irsagen renders (and `apply --kube` applies) the ServiceAccount manifest.
-    pub renders_service_account: bool,
+}
+
+impl Component {
+    /// The EKS Pod Identity association of this binding in `cluster`.
+    pub fn pod_identity_association(&self, cluster: &str) -> PodIdentityAssociation {
+        PodIdentityAssociation::new(cluster, &self.service_account, &self.role_arn, &self.tags)
+    }
 }
 
 /// Resolves one preset with its overrides for the cluster in `ctx`.
@@ -178,6 +188,9 @@ pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Res
             "needs a preset with a Helm chart; use `eksctl`",
         ));
     }
+
+    // Only IRSA is rendered so far; the mode becomes a cluster setting with Pod Identity.
+    let identity_mode = IdentityMode::Irsa;
 
     let role_name = match &o.role_name {
         Some(r) => r.clone(),
@@ -253,6 +266,13 @@ pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Res
     // Installed as the EKS addon: the addon runs its controller as this ServiceAccount already,
     // and a patch of a Deployment that EKS manages would be undone or conflict.
     let by_addon = install.as_ref().and_then(|i| i.addon.clone());
+    if created_by == SaCreator::Addon && p.addon.is_none() && by_addon.is_none() {
+        return Err(Error::invalid(
+            field("serviceAccountCreatedBy"),
+            "addon",
+            "needs a preset installed as an EKS addon; use `eksctl`",
+        ));
+    }
 
     let helm = match &p.helm {
         None => None,
@@ -261,7 +281,6 @@ pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Res
             values_template: h.values_template.clone(),
             layout: o.chart_layout.unwrap_or(h.layout),
             release_namespace: namespace.clone(),
-            create_service_account: created_by == SaCreator::Helm,
             image_tag: image_tag(ctx, p)?,
             user_values: o.helm_values.clone(),
         }),
@@ -272,7 +291,11 @@ pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Res
         description: p.description.clone(),
         subject: service_account.subject(),
         test_pod_name: names::bounded(&format!("test-irsa-{}", service_account.name), 63),
-        renders_service_account: created_by == SaCreator::Eksctl,
+        identity_mode,
+        trust_policy: ctx
+            .oidc
+            .as_ref()
+            .map(|oidc| identity::trust_policy(identity_mode, oidc, &service_account.subject())),
         service_account,
         service_account_created_by: created_by,
         role_arn: ctx.iam_arn(&format!("role/{role_name}")),

@@ -57,79 +57,122 @@ pub struct Context {
     pub kubernetes_version: Option<String>,
 }
 
-impl Context {
-    /// Validates raw inputs. Required: cluster, region, account.
-    pub fn new(inputs: &ClusterInputs) -> Result<Self> {
-        let need = |v: &Option<String>, flag: &str, how: &str| {
-            v.clone().ok_or_else(|| crate::Error::Missing {
-                field: flag.to_string(),
-                how: how.to_string(),
-            })
-        };
-        let cluster = need(
-            &inputs.cluster,
-            "--cluster",
-            "pass --cluster NAME (the EKS cluster name) or set `cluster:` in irsagen.yaml",
-        )?;
-        let region = need(
-            &inputs.region,
-            "--region",
-            "pass --region REGION (the cluster's AWS region) or set `region:` in irsagen.yaml",
-        )?;
-        let account = need(
+/// The value of `--account` and `--oidc-issuer` that asks AWS ([`crate::discovery`]).
+pub const AUTO: &str = "auto";
+
+/// Inputs checked one by one, before the account and issuer are combined.
+struct Checked {
+    cluster: String,
+    region: String,
+    account: Option<String>,
+    partition: Partition,
+    issuer: Option<rules::Issuer>,
+    kubernetes_version: Option<String>,
+}
+
+/// Checks every input in the order messages name them. With `allow_auto`, an account or issuer
+/// of [`AUTO`] is left for discovery: it comes back `None` and is not checked.
+fn check(inputs: &ClusterInputs, allow_auto: bool) -> Result<Checked> {
+    let need = |v: &Option<String>, flag: &str, how: &str| {
+        v.clone().ok_or_else(|| crate::Error::Missing {
+            field: flag.to_string(),
+            how: how.to_string(),
+        })
+    };
+    let auto = |v: &Option<String>| allow_auto && v.as_deref() == Some(AUTO);
+    let cluster = need(
+        &inputs.cluster,
+        "--cluster",
+        "pass --cluster NAME (the EKS cluster name) or set `cluster:` in irsagen.yaml",
+    )?;
+    let region = need(
+        &inputs.region,
+        "--region",
+        "pass --region REGION (the cluster's AWS region) or set `region:` in irsagen.yaml",
+    )?;
+    let account = match auto(&inputs.account) {
+        true => None,
+        false => Some(need(
             &inputs.account,
             "--account",
             "pass --account ID (12 digits, or `auto` to ask STS) or set `account:` in irsagen.yaml",
-        )?;
-        rules::cluster_name("--cluster", &cluster)?;
-        rules::account_id("--account", &account)?;
-        let explicit = inputs
-            .partition
-            .as_deref()
-            .map(|p| Partition::parse("--partition", p))
-            .transpose()?;
-        let partition = partition::resolve(&region, explicit)?;
-        let oidc = match &inputs.oidc_issuer {
-            None => None,
-            Some(url) => {
-                let issuer = rules::oidc_issuer("--oidc-issuer", url)?;
-                // An EKS issuer's host names its cluster's region; another region's issuer is
-                // another cluster's, and roles trusting it would never be assumable here.
-                let named = rules::eks_issuer_region(&issuer.host_path);
-                if let Some(named) = named.filter(|r| *r != region) {
-                    return Err(crate::Error::invalid(
-                        "--oidc-issuer",
-                        url,
-                        format!(
-                            "is an EKS issuer of region `{named}` but the cluster is in `{region}`: pass the issuer of this cluster (`--oidc-issuer auto` asks EKS) or fix --region"
-                        ),
-                    ));
-                }
-                Some(OidcProvider {
-                    provider_arn: format!("arn:{partition}:iam::{account}:oidc-provider/{}", issuer.host_path),
-                    issuer_url: issuer.url,
-                    host_path: issuer.host_path,
-                })
+        )?),
+    };
+    rules::cluster_name("--cluster", &cluster)?;
+    if let Some(account) = &account {
+        rules::account_id("--account", account)?;
+    }
+    let explicit = inputs
+        .partition
+        .as_deref()
+        .map(|p| Partition::parse("--partition", p))
+        .transpose()?;
+    let partition = partition::resolve(&region, explicit)?;
+    let issuer = match &inputs.oidc_issuer {
+        None => None,
+        Some(_) if auto(&inputs.oidc_issuer) => None,
+        Some(url) => {
+            let issuer = rules::oidc_issuer("--oidc-issuer", url)?;
+            // An EKS issuer's host names its cluster's region; another region's issuer is
+            // another cluster's, and roles trusting it would never be assumable here.
+            let named = rules::eks_issuer_region(&issuer.host_path);
+            if let Some(named) = named.filter(|r| *r != region) {
+                return Err(crate::Error::invalid(
+                    "--oidc-issuer",
+                    url,
+                    format!(
+                        "is an EKS issuer of region `{named}` but the cluster is in `{region}`: pass the issuer of this cluster (`--oidc-issuer auto` asks EKS) or fix --region"
+                    ),
+                ));
             }
-        };
-        for (k, v) in &inputs.tags {
-            rules::tag_key(&format!("tags.{k}"), k)?;
-            rules::tag_value(&format!("tags.{k}"), v)?;
+            Some(issuer)
         }
-        let kubernetes_version = inputs
-            .kubernetes_version
-            .as_deref()
-            .map(|v| kubernetes_minor("--kubernetes-version", v))
-            .transpose()?;
+    };
+    for (k, v) in &inputs.tags {
+        rules::tag_key(&format!("tags.{k}"), k)?;
+        rules::tag_value(&format!("tags.{k}"), v)?;
+    }
+    let kubernetes_version = inputs
+        .kubernetes_version
+        .as_deref()
+        .map(|v| kubernetes_minor("--kubernetes-version", v))
+        .transpose()?;
+    Ok(Checked {
+        cluster,
+        region,
+        account,
+        partition,
+        issuer,
+        kubernetes_version,
+    })
+}
+
+impl Context {
+    /// Validates raw inputs. Required: cluster, region, account.
+    pub fn new(inputs: &ClusterInputs) -> Result<Self> {
+        let c = check(inputs, false)?;
+        // `check` without `allow_auto` requires the account.
+        let account = c.account.unwrap_or_default();
+        let oidc = c.issuer.map(|issuer| OidcProvider {
+            provider_arn: format!("arn:{}:iam::{account}:oidc-provider/{}", c.partition, issuer.host_path),
+            issuer_url: issuer.url,
+            host_path: issuer.host_path,
+        });
         Ok(Context {
-            kubernetes_version,
-            cluster,
-            region,
+            kubernetes_version: c.kubernetes_version,
+            cluster: c.cluster,
+            region: c.region,
             account,
-            partition,
+            partition: c.partition,
             oidc,
             tags: inputs.tags.clone(),
         })
+    }
+
+    /// Validates every input that needs no AWS call: an account or issuer of `auto` is left
+    /// for [`crate::discovery::resolve`], so bad input never reaches the network.
+    pub fn check_before_discovery(inputs: &ClusterInputs) -> Result<()> {
+        check(inputs, true).map(|_| ())
     }
 
     /// `arn:<partition>:iam::<account>:<resource>`.

@@ -8,12 +8,18 @@ use crate::overrides::ChartLayout;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
-/// Chart keys that decide which identity the pod runs as.
-const IDENTITY: [&str; 3] = [
-    "rbac.serviceAccount.name",
-    "rbac.serviceAccount.create",
-    "rbac.serviceAccount.annotations.eks.amazonaws.com/role-arn",
-];
+/// Chart keys that decide which identity the pod runs as; the annotation is the binding's own
+/// ([`crate::identity::ROLE_ARN_ANNOTATION`]).
+fn identity_keys() -> [String; 3] {
+    [
+        "rbac.serviceAccount.name".into(),
+        "rbac.serviceAccount.create".into(),
+        format!(
+            "rbac.serviceAccount.annotations.{}",
+            crate::identity::ROLE_ARN_ANNOTATION
+        ),
+    ]
+}
 
 /// Deep-merges `user` (chart keys, as for the upstream chart) into `rendered` (the values file
 /// irsagen rendered) and returns the new file. `rendered`'s leading comment lines are kept; the
@@ -78,7 +84,7 @@ fn merge_into<'a>(
             (Some(Value::Object(o)), Value::Object(u)) => merge_into(preset, o, u.iter(), &path)?,
             (Some(mine), _) if mine == v => {}
             (Some(mine), _) => {
-                let why = if IDENTITY
+                let why = if identity_keys()
                     .iter()
                     .any(|i| *i == path || i.starts_with(&format!("{path}.")))
                 {
@@ -110,6 +116,14 @@ mod tests {
 
     fn user(v: Value) -> BTreeMap<String, Value> {
         serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn identity_keys_name_the_bindings_annotation() {
+        assert_eq!(
+            identity_keys()[2],
+            "rbac.serviceAccount.annotations.eks.amazonaws.com/role-arn"
+        );
     }
 
     #[test]

@@ -3,9 +3,8 @@
 use crate::config::ConfigFile;
 use crate::context::ClusterInputs;
 use crate::error::Result;
-use crate::overrides::{self, PresetOverrides};
+use crate::overrides::{self, PresetOverrides, Selection};
 use crate::preset::DEFAULT_PRESETS;
-use crate::render::Selection;
 use std::collections::BTreeMap;
 
 /// What the user asked for, before validation. Flags win over the config file.

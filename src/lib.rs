@@ -9,13 +9,16 @@
 pub mod aws;
 pub mod bundle;
 pub mod bundle_check;
+pub mod change;
 pub mod component;
 pub mod config;
 pub mod context;
+pub mod discovery;
 pub mod eksctl;
 pub mod emit;
 pub mod error;
 pub mod helm_values;
+pub mod identity;
 pub mod inputs;
 pub mod install_source;
 pub mod kube;

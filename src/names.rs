@@ -27,28 +27,48 @@ pub fn bounded(full: &str, max: usize) -> String {
     format!("{}-{hash}", head(full, max - hash.len() - 1))
 }
 
+/// What every default role name starts with.
+pub const ROLE_NAME_PREFIX: &str = "irsa-";
+
+/// The start every default role name of `cluster` shares (`irsa-<cluster>-`): how verify tells
+/// irsagen's roles of this cluster from others. A cluster name cut by [`role_name`] keeps its
+/// first character only, so this matches uncut names.
+pub fn role_name_prefix(cluster: &str) -> String {
+    format!("{ROLE_NAME_PREFIX}{cluster}-")
+}
+
 /// The default role name `irsa-<cluster>-<namespace>-<serviceAccount>`, cut to 64 characters
 /// when longer. A cut name ends with 8 hex digits of the full name's hash (unique again) and
 /// keeps the most telling part whole: the ServiceAccount names what the role is for, so the
 /// cluster name is cut first, then the namespace, and the ServiceAccount only when it alone
 /// does not fit. Every part keeps at least one character.
 pub fn role_name(cluster: &str, namespace: &str, service_account: &str) -> String {
-    let full = format!("irsa-{cluster}-{namespace}-{service_account}");
+    let full = format!("{}{namespace}-{service_account}", role_name_prefix(cluster));
     if full.len() <= ROLE_NAME_MAX {
         return full;
     }
     let hash = hash8(&full);
     // What is left for the three parts and the two `-` between them.
-    let budget = ROLE_NAME_MAX - "irsa-".len() - 1 - hash.len() - 2;
+    let budget = ROLE_NAME_MAX - ROLE_NAME_PREFIX.len() - 1 - hash.len() - 2;
     let sa = head(service_account, budget - 2);
     let ns = head(namespace, budget - sa.len() - 1);
     let cl = head(cluster, budget - sa.len() - ns.len());
-    format!("irsa-{cl}-{ns}-{sa}-{hash}")
+    format!("{ROLE_NAME_PREFIX}{cl}-{ns}-{sa}-{hash}")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn default_names_start_with_the_clusters_prefix() {
+        let n = role_name("smallest-cluster", "kube-system", "sa");
+        assert!(n.starts_with(&role_name_prefix("smallest-cluster")), "{n}");
+        // A cluster whose name is cut keeps its prefix's first character, not the whole name.
+        let long = role_name(&"c".repeat(100), "kube-system", "sa");
+        assert!(long.starts_with("irsa-c") && !long.starts_with(&role_name_prefix(&"c".repeat(100))));
+        assert_eq!(role_name_prefix("c"), "irsa-c-");
+    }
 
     #[test]
     fn keeps_short_and_hashes_long() {

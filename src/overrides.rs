@@ -14,7 +14,51 @@ pub enum SaCreator {
     Eksctl,
     /// The Helm chart creates it from the rendered values; eksctl creates only the role.
     Helm,
+    /// The EKS addon creates and annotates it (`serviceAccountRoleARN`); eksctl creates only the
+    /// role, as in the EKS user guide's EBS CSI page. irsagen still renders the manifest, the
+    /// same object the addon writes, for review and `apply --kube` before the addon runs.
+    Addon,
 }
+
+impl SaCreator {
+    /// Every value, as written in presets and `--set`.
+    pub const NAMES: [&'static str; 3] = ["eksctl", "helm", "addon"];
+
+    /// As written in presets and `--set`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SaCreator::Eksctl => "eksctl",
+            SaCreator::Helm => "helm",
+            SaCreator::Addon => "addon",
+        }
+    }
+
+    /// Whether eksctl creates and annotates the ServiceAccount: when false its
+    /// `iam.serviceAccounts` entry is `roleOnly: true` (and the script passes `--role-only`).
+    pub fn by_eksctl(self) -> bool {
+        self == SaCreator::Eksctl
+    }
+
+    /// Whether irsagen renders (and `apply --kube` applies) the ServiceAccount manifest: not
+    /// when a chart creates it from the values.
+    pub fn renders_manifest(self) -> bool {
+        self != SaCreator::Helm
+    }
+
+    /// The chart's `rbac.serviceAccount.create`.
+    pub fn by_chart(self) -> bool {
+        self == SaCreator::Helm
+    }
+}
+
+impl std::fmt::Display for SaCreator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Selected presets with their overrides, in the order given.
+pub type Selection = Vec<(String, PresetOverrides)>;
 
 /// How the cluster-autoscaler chart is installed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -42,7 +86,7 @@ pub struct PresetOverrides {
     /// Extra tags on the role (added to irsagen's own).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
-    /// Who creates the ServiceAccount: `eksctl` or `helm`.
+    /// Who creates the ServiceAccount: `eksctl`, `helm` or `addon`.
     pub service_account_created_by: Option<SaCreator>,
     /// Chart presets: `umbrella` (default) or `standalone`.
     pub chart_layout: Option<ChartLayout>,
@@ -101,11 +145,12 @@ pub fn apply_set(map: &mut BTreeMap<String, PresetOverrides>, spec: &str) -> Res
             o.service_account_created_by = Some(match value.as_str() {
                 "eksctl" => SaCreator::Eksctl,
                 "helm" => SaCreator::Helm,
+                "addon" => SaCreator::Addon,
                 _ => {
                     return Err(Error::invalid(
                         format!("--set {path}"),
                         value,
-                        "must be `eksctl` or `helm`",
+                        "must be `eksctl`, `helm` or `addon`",
                     ));
                 }
             })

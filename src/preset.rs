@@ -418,12 +418,7 @@ pub fn describe(p: &LoadedPreset) -> String {
     let mut s = format!("{}: {}\n(from {})\n\n", pr.name, pr.description, p.origin);
     s.push_str(&format!(
         "ServiceAccount  {}/{} (created by {})\n",
-        pr.service_account.namespace,
-        pr.service_account.name,
-        match pr.service_account.created_by {
-            SaCreator::Eksctl => "eksctl",
-            SaCreator::Helm => "helm",
-        }
+        pr.service_account.namespace, pr.service_account.name, pr.service_account.created_by
     ));
     s.push_str(&format!(
         "Policy          {} ({} statements, {} actions, {} characters without whitespace)\n",
@@ -464,24 +459,21 @@ pub fn describe(p: &LoadedPreset) -> String {
         s.push_str(&format!("Patch           {} {} serviceAccountName\n", c.kind, c.name));
     }
     s.push_str("\nArtifacts\n");
-    let n = &pr.name;
-    let mut rows = vec![
-        (crate::bundle::layout::policy(n), K::Policy),
-        (
-            format!("{} (with --oidc-issuer)", crate::bundle::layout::trust_policy(n)),
-            K::TrustPolicy,
-        ),
-    ];
-    if pr.service_account.created_by == SaCreator::Eksctl {
-        rows.push((crate::bundle::layout::service_account(n), K::ServiceAccount));
-    }
-    rows.push((crate::bundle::layout::test_pod(n), K::TestPod));
-    if let Some(c) = &pr.controller_patch {
-        rows.push((crate::bundle::layout::controller_patch(n, &c.name), K::ControllerPatch));
-    }
-    if let Some(h) = &pr.helm {
-        rows.push((crate::bundle::layout::helm_values(&h.chart), K::HelmValues));
-    }
+    let files = crate::bundle::ComponentFiles {
+        preset: &pr.name,
+        trust_policy: true,
+        service_account_created_by: pr.service_account.created_by,
+        controller_patch: pr.controller_patch.as_ref().map(|c| c.name.as_str()),
+        chart: pr.helm.as_ref().map(|h| h.chart.as_str()),
+    };
+    let mut rows: Vec<(String, K)> = files
+        .artifacts()
+        .into_iter()
+        .map(|(path, kind)| match kind {
+            K::TrustPolicy => (format!("{path} (with --oidc-issuer)"), kind),
+            _ => (path, kind),
+        })
+        .collect();
     rows.push((
         format!(
             "{} (an iam.serviceAccounts entry)",

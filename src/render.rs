@@ -1,6 +1,6 @@
 //! Rendering: context + presets + templates → a validated [`Bundle`], all in memory.
 
-use crate::bundle::{Artifact, ArtifactKind, Bundle, layout};
+use crate::bundle::{Artifact, ArtifactKind, Bundle, ComponentFiles, layout};
 use crate::bundle_check::Checker;
 use crate::component::{self, Component};
 use crate::context::Context;
@@ -13,11 +13,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// The audience EKS puts in projected ServiceAccount tokens for IRSA.
-pub const AUDIENCE: &str = "sts.amazonaws.com";
-
-/// A selected preset with its overrides.
-pub type Selection = Vec<(String, PresetOverrides)>;
+pub use crate::overrides::Selection;
 
 /// Renders bundles; holds the catalog, templates and compiled validators so a batch of
 /// clusters pays for loading them once.
@@ -53,6 +49,10 @@ struct ComponentView<'a> {
     /// Role tags on the eksctl path (eksctl config and setup script): `managed-by: eksctl`,
     /// because a CloudFormation stack owns those roles, plus the same irsagen labels and user tags.
     eksctl_tags: BTreeMap<String, String>,
+    /// From [`Component::service_account_created_by`]: irsagen renders the manifest.
+    renders_service_account: bool,
+    /// From [`Component::service_account_created_by`]: the chart's `rbac.serviceAccount.create`.
+    chart_creates_service_account: bool,
 }
 
 fn tag_list(tags: &BTreeMap<String, String>) -> Vec<Tag<'_>> {
@@ -72,6 +72,8 @@ impl<'a> ComponentView<'a> {
             policy_tag_list: tag_list(&c.policy_tags),
             tag_list: tag_list(&c.tags),
             eksctl_tags: component::eksctl_tags(&c.tags),
+            renders_service_account: c.service_account_created_by.renders_manifest(),
+            chart_creates_service_account: c.service_account_created_by.by_chart(),
         }
     }
 }
@@ -131,55 +133,27 @@ impl Renderer {
                 self.templates
                     .render(id, context! { ctx => ctx_v.clone(), c => cv.clone() })
             };
-            add(
-                layout::policy(&c.preset),
-                ArtifactKind::Policy,
-                Some(&c.preset),
-                one(ids::POLICY)?,
-            );
-            if let Some(oidc) = &ctx.oidc {
-                let content = self.templates.render(
-                    ids::TRUST_POLICY,
-                    context! {
-                        ctx => ctx_v.clone(), c => cv.clone(), audience => AUDIENCE,
-                        sub_key => format!("{}:sub", oidc.host_path), aud_key => format!("{}:aud", oidc.host_path),
-                    },
-                )?;
-                add(
-                    layout::trust_policy(&c.preset),
-                    ArtifactKind::TrustPolicy,
-                    Some(&c.preset),
-                    content,
-                );
-            }
-            if c.renders_service_account {
-                add(
-                    layout::service_account(&c.preset),
-                    ArtifactKind::ServiceAccount,
-                    Some(&c.preset),
-                    one(ids::SERVICE_ACCOUNT)?,
-                );
-            }
-            add(
-                layout::test_pod(&c.preset),
-                ArtifactKind::TestPod,
-                Some(&c.preset),
-                one(ids::TEST_POD)?,
-            );
-            if let Some(path) = &view.patch_file {
-                add(
-                    path.clone(),
-                    ArtifactKind::ControllerPatch,
-                    Some(&c.preset),
-                    one(ids::DEPLOYMENT_PATCH)?,
-                );
-            }
-            if let (Some(h), Some(path)) = (&c.helm, &view.values_file) {
-                let mut content = one(&h.values_template)?;
-                if !h.user_values.is_empty() {
-                    content = crate::helm_values::merge(&c.preset, &h.chart, h.layout, &content, &h.user_values)?;
-                }
-                add(path.clone(), ArtifactKind::HelmValues, Some(&c.preset), content);
+            for (path, kind) in ComponentFiles::of(c).artifacts() {
+                let content = match kind {
+                    ArtifactKind::Policy => one(ids::POLICY)?,
+                    ArtifactKind::TrustPolicy => one(ids::TRUST_POLICY)?,
+                    ArtifactKind::ServiceAccount => one(ids::SERVICE_ACCOUNT)?,
+                    ArtifactKind::TestPod => one(ids::TEST_POD)?,
+                    ArtifactKind::ControllerPatch => one(ids::DEPLOYMENT_PATCH)?,
+                    ArtifactKind::HelmValues => {
+                        // ComponentFiles lists values only for a chart.
+                        let Some(h) = &c.helm else { continue };
+                        let content = one(&h.values_template)?;
+                        if h.user_values.is_empty() {
+                            content
+                        } else {
+                            crate::helm_values::merge(&c.preset, &h.chart, h.layout, &content, &h.user_values)?
+                        }
+                    }
+                    // Bundle-wide files are rendered below, once.
+                    ArtifactKind::EksctlConfig | ArtifactKind::SetupScript | ArtifactKind::Readme => continue,
+                };
+                add(path, kind, Some(&c.preset), content);
             }
         }
 

@@ -1,8 +1,9 @@
 //! What IAM should hold for a bundle: the OIDC provider, the policies and the roles, taken
-//! from the rendered bundle (the trust policy is the rendered artifact itself) and checked
+//! from the bundle's components (the trust policy is the component's value, which the rendered
+//! artifact prints) and checked
 //! against IAM's limits before any call is made.
 
-use crate::bundle::{ArtifactKind, Bundle, layout};
+use crate::bundle::{Bundle, layout};
 use crate::component::{MANAGED_BY_KEY, MANAGED_BY_VALUE, TAG_PREFIX};
 use crate::context::OidcProvider;
 use crate::error::{Error, Result};
@@ -41,7 +42,7 @@ pub struct DesiredRole {
     pub preset: String,
     /// Role name.
     pub name: String,
-    /// The rendered trust policy (the bundle's `iam/<preset>/trust-policy.json`).
+    /// The component's trust policy (what the bundle's `iam/<preset>/trust-policy.json` prints).
     pub trust: Value,
     /// All role tags (irsagen's and the user's).
     pub tags: BTreeMap<String, String>,
@@ -117,18 +118,12 @@ impl Desired {
                 return Err(Error::invalid(field("policy"), &c.policy_name, rule));
             }
             policy_doc::check(&field("policy"), &c.policy_document)?;
+            // The component's trust value, the one the template printed and the bundle check
+            // compared with the file ([`crate::identity::trust_policy`]).
             let path = layout::trust_policy(&c.preset);
-            let artifact = bundle
-                .get(&path)
-                .filter(|a| a.kind == ArtifactKind::TrustPolicy)
-                .ok_or_else(|| Error::RenderedInvalid {
-                    path: path.clone(),
-                    message: "the bundle has no trust policy for this preset (was it rendered with an OIDC issuer?)"
-                        .into(),
-                })?;
-            let trust: Value = serde_json::from_str(&artifact.content).map_err(|e| Error::RenderedInvalid {
+            let trust = c.trust_policy.clone().ok_or_else(|| Error::RenderedInvalid {
                 path: path.clone(),
-                message: format!("not JSON: {e}"),
+                message: "the bundle has no trust policy for this preset (was it rendered with an OIDC issuer?)".into(),
             })?;
             policy_doc::check(&path, &trust)?;
             if let Some(message) = policy_doc::size_problem(&trust, policy_doc::TRUST_POLICY_LIMIT, "trust policy") {

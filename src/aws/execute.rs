@@ -12,7 +12,7 @@ use super::client::{CallStats, Clients, api_error, error_code};
 use super::plan::{Op, PlanItem, not_ours};
 use super::read;
 use crate::error::{Error, Result};
-use crate::render::AUDIENCE;
+use crate::identity::AUDIENCE;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 

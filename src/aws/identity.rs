@@ -20,14 +20,7 @@ pub async fn whoami(clients: &Clients) -> Result<Identity> {
     })
 }
 
-/// What `--oidc-issuer auto` learns from EKS DescribeCluster.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClusterFacts {
-    /// `identity.oidc.issuer`.
-    pub issuer: String,
-    /// `version` (`1.31`): the cluster's Kubernetes minor version, when EKS reports one.
-    pub kubernetes_version: Option<String>,
-}
+pub use crate::discovery::ClusterFacts;
 
 /// EKS DescribeCluster's `identity.oidc.issuer` for `cluster`.
 pub async fn oidc_issuer(clients: &Clients, cluster: &str) -> Result<String> {
@@ -67,4 +60,21 @@ pub async fn describe_cluster(clients: &Clients, cluster: &str) -> Result<Cluste
         issuer,
         kubernetes_version,
     })
+}
+
+/// [`crate::discovery::Discovery`] through the AWS SDK: STS for the account, EKS for the cluster.
+#[derive(Debug, Clone)]
+pub struct AwsDiscovery<'a> {
+    /// Profile, region and endpoint of the calls.
+    pub opts: &'a super::AwsOptions,
+}
+
+impl crate::discovery::Discovery for AwsDiscovery<'_> {
+    async fn caller_account(&self) -> Result<String> {
+        Ok(super::whoami(self.opts).await?.account)
+    }
+
+    async fn cluster_facts(&self, cluster: &str) -> Result<ClusterFacts> {
+        super::describe_cluster(self.opts, cluster).await
+    }
 }

@@ -21,9 +21,9 @@ pub use client::{CallStats, Clients};
 pub use desired::{Desired, DesiredOidc, DesiredPolicy, DesiredRole};
 pub use doc_decode::decode as decode_document;
 pub use execute::ExecReport;
-pub use identity::ClusterFacts;
+pub use identity::{AwsDiscovery, ClusterFacts};
 pub use plan::{Change, MAX_POLICY_VERSIONS, PlanItem, ResourceKind, STACK_TAG, not_ours, version_to_delete};
-pub use state::{PolicyState, ReadState, RoleState};
+pub use state::{IamState, PolicyState, ReadState, RoleState};
 
 use crate::bundle::Bundle;
 use crate::error::Result;
@@ -113,7 +113,7 @@ pub async fn plan(opts: &AwsOptions, bundle: &Bundle, adopt: bool) -> Result<Pla
 
 /// The plan's decisions alone: what apply would do given what IAM returned (`live`), without
 /// any call. [`plan`] is this after reading IAM; tests feed it recorded read states.
-pub fn decide(desired: &Desired, live: &ReadState, adopt: bool) -> Result<Plan> {
+pub fn decide(desired: &Desired, live: &IamState, adopt: bool) -> Result<Plan> {
     Ok(Plan {
         items: plan::decide(desired, live, adopt)?,
         stats: CallStats::default(),

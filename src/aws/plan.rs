@@ -1,4 +1,4 @@
-//! The plan's decisions: compare what IAM returned ([`ReadState`], read by `state`) with what
+//! The plan's decisions: compare what IAM returned ([`IamState`], read by `state`) with what
 //! the bundle wants ([`Desired`]) and list per resource what apply would do (create / update
 //! with a JSON diff / no change) and the write calls it takes. Pure: no I/O here, so every
 //! decision is tested offline from recorded read states (tests/offline/aws_plan.rs).
@@ -6,10 +6,11 @@
 use super::client::CallStats;
 use super::desired::{Desired, DesiredOidc, DesiredPolicy, DesiredRole};
 use super::doc_decode;
-use super::state::{PolicyState, ReadState, RoleState};
+use super::state::{IamState, PolicyState, RoleState};
+use crate::change::PlanText;
 use crate::component::{MANAGED_BY_KEY, MANAGED_BY_VALUE};
 use crate::error::{Error, Result};
-use crate::render::AUDIENCE;
+use crate::identity::AUDIENCE;
 use std::collections::BTreeMap;
 
 /// IAM keeps at most this many versions of a managed policy.
@@ -40,17 +41,7 @@ impl std::fmt::Display for ResourceKind {
     }
 }
 
-/// What happens to one resource.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Change {
-    /// It does not exist and will be created.
-    Create,
-    /// It exists and will be changed.
-    Update,
-    /// It is as rendered.
-    NoChange,
-}
+pub use crate::change::Change;
 
 /// One write call apply will make.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -209,7 +200,7 @@ impl PlanItem {
 /// The plan for `desired` given what IAM returned. Refuses (changing nothing) when the
 /// credentials are for another account, and when resources exist that are not irsagen's
 /// (all of them named in one error) unless `adopt`.
-pub fn decide(desired: &Desired, live: &ReadState, adopt: bool) -> Result<Vec<PlanItem>> {
+pub fn decide(desired: &Desired, live: &IamState, adopt: bool) -> Result<Vec<PlanItem>> {
     if live.caller.account != desired.account {
         return Err(Error::Aws(format!(
             "the credentials are for account {} ({}) but the bundle was rendered for account {} (--account); \
@@ -367,6 +358,10 @@ fn policy_item(
         ));
         return Ok(Ok(item.finish(false)));
     };
+    let live_document = doc_decode::decode(
+        &live.document,
+        &format!("policy {} version {}", p.arn, live.default_version),
+    )?;
     let what = format!("policy `{}` ({})", p.name, p.arn);
     if let Err(reason) = ownership(&mut item, &live.tags, adopt, what, &p.presets.join(", ")) {
         return Ok(Err(reason));
@@ -377,10 +372,10 @@ fn policy_item(
         tags: missing.clone(),
     };
     tag_op(&mut item, missing, &live.tags, tag);
-    if live.document != p.document {
+    if live_document != p.document {
         let version = &live.default_version;
         item.diff = Some(doc_decode::diff(
-            Some(&live.document),
+            Some(&live_document),
             &p.document,
             &format!("{} (live default {version})", p.name),
             &format!("{} (rendered)", p.name),
@@ -498,44 +493,29 @@ fn role_item(r: &DesiredRole, live: Option<&RoleState>, adopt: bool) -> Result<s
 /// Human-readable plan: one line per resource (`+` create, `~` update, blank no change), a
 /// line per call (`+` adds, `~` changes, `-` removes), the JSON diffs, and the counts.
 pub(crate) fn to_text(items: &[PlanItem], stats: CallStats) -> String {
-    let mut s = String::new();
-    let (mut create, mut update, mut same) = (0, 0, 0);
+    let mut t = PlanText::new();
     for it in items {
-        let (mark, word) = match it.change {
-            Change::Create => {
-                create += 1;
-                ('+', "create")
-            }
-            Change::Update => {
-                update += 1;
-                ('~', "update")
-            }
-            Change::NoChange => {
-                same += 1;
-                (' ', "no change")
-            }
-        };
         let presets = if it.presets.is_empty() {
             String::new()
         } else {
             format!(" [{}]", it.presets.join(", "))
         };
-        s.push_str(&format!(
-            "{mark} {:<13} {}{presets}: {word}\n",
-            it.kind.to_string(),
-            it.name
-        ));
+        t.entry(
+            it.change,
+            &format!(
+                "{} {:<13} {}{presets}: {}",
+                it.change.marker(),
+                it.kind.to_string(),
+                it.name,
+                it.change.word()
+            ),
+        );
         for n in &it.notes {
-            s.push_str(&format!("    {n}\n"));
+            t.line(&format!("    {n}"));
         }
         if let Some(d) = &it.diff {
-            for line in d.lines() {
-                s.push_str(&format!("    {line}\n"));
-            }
+            t.indented("    ", d);
         }
     }
-    s.push_str(&format!(
-        "aws plan: {create} to create, {update} to update, {same} unchanged; the plan made {stats}\n"
-    ));
-    s
+    t.finish("aws plan", 0, &format!("; the plan made {stats}"))
 }

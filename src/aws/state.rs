@@ -1,41 +1,47 @@
 //! What IAM holds for the desired resources, read once and never written: the input of the
 //! plan's decisions ([`super::plan::decide`]). Fields keep the SDK's shapes (its `Role`, its
-//! `PolicyVersion`s) so recorded read states can stand in for IAM in offline tests.
+//! `PolicyVersion`s) so recorded read states can stand in for IAM in offline tests. Verify reads
+//! into the same model ([`super::verify`]).
 
 use super::Identity;
 use super::client::{Clients, api_error};
 use super::desired::{Desired, DesiredPolicy};
-use super::{identity, read};
+use super::{doc_decode, identity, read};
 use crate::error::Result;
-use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// A customer-managed policy as IAM returned it.
 #[derive(Debug, Clone)]
 pub struct PolicyState {
-    /// ListPolicyTags / GetPolicy's tags.
+    /// GetPolicy's tags.
     pub tags: BTreeMap<String, String>,
     /// GetPolicy's `DefaultVersionId` (`v3`).
     pub default_version: String,
-    /// GetPolicyVersion's document of the default version, decoded.
-    pub document: Value,
-    /// ListPolicyVersions, read only when the default document differs from the rendered one
-    /// (the only case where a version is created); empty otherwise.
+    /// GetPolicyVersion's document of the default version as IAM returns it: URL-encoded JSON
+    /// (decoded by the decisions, so an undecodable document is the plan's error and verify's
+    /// failed check).
+    pub document: String,
+    /// ListPolicyVersions, read by the plan only when the default document differs from the
+    /// rendered one (the only case where a version is created); empty otherwise.
     pub versions: Vec<aws_sdk_iam::types::PolicyVersion>,
 }
 
 /// A role as IAM returned it.
 #[derive(Debug, Clone)]
 pub struct RoleState {
-    /// GetRole's role: tags and the (URL-encoded) trust policy.
+    /// GetRole's role: ARN, tags and the (URL-encoded) trust policy.
     pub role: aws_sdk_iam::types::Role,
     /// ListAttachedRolePolicies, every page: the attached policy ARNs.
     pub attached: Vec<String>,
+    /// ListRolePolicies, every page: the names of inline policies. Read by verify (the plan
+    /// never writes or removes one); empty in the plan's state.
+    pub inline: Vec<String>,
 }
 
-/// Everything the plan needs to know about IAM.
+/// What IAM holds for a bundle's resources: the one read model of the plan
+/// ([`super::plan::decide`]) and of verify ([`super::verify::decide`]).
 #[derive(Debug, Clone)]
-pub struct ReadState {
+pub struct IamState {
     /// STS GetCallerIdentity.
     pub caller: Identity,
     /// GetOpenIDConnectProvider's client ids; `None` when the provider does not exist.
@@ -45,12 +51,16 @@ pub struct ReadState {
     /// Existing roles by name (absent: it does not exist).
     pub roles: BTreeMap<String, RoleState>,
     /// Declared extra policies (`presets.X.extraPolicyArns`) that do not exist, as
-    /// `(preset, arn)`: a typo is refused before any write rather than after the role was created.
+    /// `(preset, arn)`: a typo is refused before any write rather than after the role was
+    /// created. Read by the plan; verify reports a missing attachment instead.
     pub missing_extra_policies: Vec<(String, String)>,
 }
 
+/// The plan's name for [`IamState`].
+pub type ReadState = IamState;
+
 /// Reads IAM for every desired resource, concurrently. Read-only.
-pub(crate) async fn read(c: &Clients, d: &Desired) -> Result<ReadState> {
+pub(crate) async fn read(c: &Clients, d: &Desired) -> Result<IamState> {
     let caller = identity::whoami(c);
     let oidc = read::oidc_client_ids(c, &d.oidc.provider.provider_arn);
     let policies = futures::future::join_all(d.policies.iter().map(|p| read_policy(c, p)));
@@ -64,7 +74,7 @@ pub(crate) async fn read(c: &Clients, d: &Desired) -> Result<ReadState> {
     let (caller, oidc, policies, roles, extras) = tokio::join!(caller, oidc, policies, roles, extras);
     // The account comes first: with another account's credentials every other answer is moot.
     let caller = caller?;
-    let mut state = ReadState {
+    let mut state = IamState {
         caller,
         oidc_client_ids: oidc?,
         policies: BTreeMap::new(),
@@ -90,10 +100,12 @@ pub(crate) async fn read(c: &Clients, d: &Desired) -> Result<ReadState> {
 }
 
 async fn read_policy(c: &Clients, p: &DesiredPolicy) -> Result<Option<PolicyState>> {
-    let Some(live) = read::policy(c, &p.arn).await? else {
+    let Some(live) = read::policy_raw(c, &p.arn).await? else {
         return Ok(None);
     };
-    let versions = if live.document == p.document {
+    // A document that does not decode differs too; the plan then refuses with the decode error.
+    let same = doc_decode::decode(&live.document, "").is_ok_and(|doc| doc == p.document);
+    let versions = if same {
         Vec::new()
     } else {
         c.iam
@@ -120,5 +132,9 @@ async fn read_role(c: &Clients, name: &str) -> Result<Option<RoleState>> {
     };
     // The role existed a moment ago; if it vanished in between, attaching converges on re-run.
     let attached = read::attached_policies(c, name).await?.unwrap_or_default();
-    Ok(Some(RoleState { role, attached }))
+    Ok(Some(RoleState {
+        role,
+        attached,
+        inline: Vec::new(),
+    }))
 }

@@ -3,7 +3,7 @@
 //! rendered statements), its permissions (the bundle's policy and the declared extra policies
 //! attached, nothing else attached or inline) and the policy's default version.
 //!
-//! Two steps: read what IAM holds into a [`LiveState`] (the only part that calls AWS; a read
+//! Two steps: read what IAM holds into an [`IamState`], the plan's read model too (the only part that calls AWS; a read
 //! that fails for an environment reason is an error, said once per cause), then
 //! [`decide`]: a pure function of that state and the bundle's [`Desired`] state, so every
 //! decision is tested offline from recorded states.
@@ -13,9 +13,10 @@ use super::client::{CallStats, Clients};
 use super::desired::{Desired, DesiredPolicy, DesiredRole};
 use super::doc_decode;
 use super::read::{self, ReadError};
+use super::state::{IamState, PolicyState, RoleState};
 use crate::error::{Error, Result};
+use crate::identity::{AUDIENCE, ConditionKeys, IRSA_ACTION};
 use crate::policy_doc;
-use crate::render::AUDIENCE;
 use crate::report::Check;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -32,40 +33,9 @@ const ROLE_CHECKS: [&str; 6] = [
     "policy-extra",
 ];
 
-/// What IAM returned for a bundle, as the SDK returns it (documents still URL-encoded).
-#[derive(Debug, Clone)]
-pub struct LiveState {
-    /// STS GetCallerIdentity.
-    pub caller: Identity,
-    /// GetOpenIDConnectProvider's `ClientIDList`; `None` when the provider does not exist.
-    pub oidc_client_ids: Option<Vec<String>>,
-    /// The bundle's policies by ARN; a policy that does not exist is absent.
-    pub policies: BTreeMap<String, LivePolicyVersion>,
-    /// The bundle's roles by name; a role that does not exist is absent.
-    pub roles: BTreeMap<String, LiveRole>,
-}
-
-/// A managed policy's default version (GetPolicy + GetPolicyVersion).
-#[derive(Debug, Clone)]
-pub struct LivePolicyVersion {
-    /// `DefaultVersionId`, e.g. `v2`.
-    pub version_id: String,
-    /// `PolicyVersion.Document` as IAM returns it: URL-encoded JSON.
-    pub document: String,
-}
-
-/// A role (GetRole, ListAttachedRolePolicies, ListRolePolicies).
-#[derive(Debug, Clone)]
-pub struct LiveRole {
-    /// `Role.Arn`.
-    pub arn: String,
-    /// `Role.AssumeRolePolicyDocument` as IAM returns it: URL-encoded JSON.
-    pub assume_role_policy_document: String,
-    /// `AttachedPolicies[].PolicyArn`, every page.
-    pub attached_policy_arns: Vec<String>,
-    /// `PolicyNames` of the role's inline policies, every page.
-    pub inline_policy_names: Vec<String>,
-}
+/// Verify's name for the one IAM read model, [`IamState`]: documents stay URL-encoded as IAM
+/// returns them, so one that does not decode is a failed check, not an error.
+pub type LiveState = IamState;
 
 /// Reads IAM, then decides; a failed read is an error (exit 3), never a failed check.
 pub(crate) async fn checks(c: &Clients, d: &Desired) -> Result<(Vec<Check>, CallStats)> {
@@ -77,7 +47,7 @@ pub(crate) async fn checks(c: &Clients, d: &Desired) -> Result<(Vec<Check>, Call
 /// Everything verify needs from IAM. STS goes first and alone: when AWS cannot be reached
 /// that is one error, not one per resource. The IAM reads then run concurrently, and their
 /// failures are reported once per cause.
-async fn read_state(c: &Clients, d: &Desired) -> Result<LiveState> {
+async fn read_state(c: &Clients, d: &Desired) -> Result<IamState> {
     let caller = super::identity::whoami(c)
         .await
         .map_err(|e| Error::Aws(format!("verify --aws checked nothing: {e}")))?;
@@ -96,9 +66,11 @@ async fn read_state(c: &Clients, d: &Desired) -> Result<LiveState> {
             Ok(Some(raw)) => {
                 live_policies.insert(
                     p.arn.clone(),
-                    LivePolicyVersion {
-                        version_id: raw.default_version,
+                    PolicyState {
+                        tags: raw.tags,
+                        default_version: raw.default_version,
                         document: raw.document,
+                        versions: Vec::new(),
                     },
                 );
             }
@@ -119,16 +91,17 @@ async fn read_state(c: &Clients, d: &Desired) -> Result<LiveState> {
     if !errors.is_empty() {
         return Err(read_failure(errors));
     }
-    Ok(LiveState {
+    Ok(IamState {
         caller,
         oidc_client_ids,
         policies: live_policies,
         roles: live_roles,
+        missing_extra_policies: Vec::new(),
     })
 }
 
 /// One role's three reads, concurrently; every failure is kept.
-async fn read_role(c: &Clients, name: &str) -> std::result::Result<Option<LiveRole>, Vec<ReadError>> {
+async fn read_role(c: &Clients, name: &str) -> std::result::Result<Option<RoleState>, Vec<ReadError>> {
     let (role, attached, inline) = tokio::join!(
         read::role(c, name),
         read::attached_policies(c, name),
@@ -136,12 +109,11 @@ async fn read_role(c: &Clients, name: &str) -> std::result::Result<Option<LiveRo
     );
     match (role, attached, inline) {
         (Ok(None), _, _) => Ok(None),
-        (Ok(Some(role)), Ok(attached), Ok(inline)) => Ok(Some(LiveRole {
-            arn: role.arn().to_string(),
-            assume_role_policy_document: role.assume_role_policy_document().unwrap_or("{}").to_string(),
+        (Ok(Some(role)), Ok(attached), Ok(inline)) => Ok(Some(RoleState {
+            role,
             // The role existed a moment ago; gone by now reads as nothing attached.
-            attached_policy_arns: attached.unwrap_or_default(),
-            inline_policy_names: inline.unwrap_or_default(),
+            attached: attached.unwrap_or_default(),
+            inline: inline.unwrap_or_default(),
         })),
         (role, attached, inline) => Err([role.err(), attached.err(), inline.err()]
             .into_iter()
@@ -176,7 +148,7 @@ fn read_failure(errors: Vec<ReadError>) -> Error {
 /// Every check, from what IAM returned (`live`) and what the bundle wants (`d`), in a stable
 /// order: account, OIDC provider, then per preset its role checks and its policy document.
 /// Makes no call.
-pub fn decide(d: &Desired, live: &LiveState) -> Vec<Check> {
+pub fn decide(d: &Desired, live: &IamState) -> Vec<Check> {
     let mut out = vec![
         account_check(d, &live.caller),
         oidc_check(d, live.oidc_client_ids.as_deref()),
@@ -238,7 +210,7 @@ fn oidc_check(d: &Desired, client_ids: Option<&[String]>) -> Check {
     }
 }
 
-fn policy_document_check(p: &DesiredPolicy, live: Option<&LivePolicyVersion>) -> Check {
+fn policy_document_check(p: &DesiredPolicy, live: Option<&PolicyState>) -> Check {
     let name = "policy-document";
     let preset = p.presets.first().map(String::as_str);
     let Some(live) = live else {
@@ -250,7 +222,7 @@ fn policy_document_check(p: &DesiredPolicy, live: Option<&LivePolicyVersion>) ->
             "create it with `irsagen apply --aws`",
         );
     };
-    let version = &live.version_id;
+    let version = &live.default_version;
     let advice = format!(
         "see the live document with `aws iam get-policy-version --policy-arn {} --version-id {version}`; \
          `irsagen apply --aws` makes the rendered document the default version",
@@ -286,7 +258,7 @@ fn policy_document_check(p: &DesiredPolicy, live: Option<&LivePolicyVersion>) ->
     }
 }
 
-fn role_checks(d: &Desired, r: &DesiredRole, live: Option<&LiveRole>) -> Vec<Check> {
+fn role_checks(d: &Desired, r: &DesiredRole, live: Option<&RoleState>) -> Vec<Check> {
     let preset = Some(r.preset.as_str());
     let Some(role) = live else {
         let missing = format!("role {} does not exist", r.name);
@@ -303,10 +275,10 @@ fn role_checks(d: &Desired, r: &DesiredRole, live: Option<&LiveRole>) -> Vec<Che
         SCOPE,
         preset,
         "role-exists",
-        format!("{} exists", role.arn),
+        format!("{} exists", role.role.arn()),
     )];
     let what = format!("trust policy of role {}", r.name);
-    match doc_decode::decode(&role.assume_role_policy_document, &what) {
+    match doc_decode::decode(role.role.assume_role_policy_document().unwrap_or("{}"), &what) {
         Err(e) => out.extend(
             ROLE_CHECKS[..4]
                 .iter()
@@ -317,7 +289,7 @@ fn role_checks(d: &Desired, r: &DesiredRole, live: Option<&LiveRole>) -> Vec<Che
             out.push(trust_statements_check(&trust, r, &fix));
         }
     }
-    out.push(attached_check(r, &role.attached_policy_arns));
+    out.push(attached_check(r, &role.attached));
     out.push(extra_permissions_check(r, role));
     out
 }
@@ -354,15 +326,15 @@ fn attached_check(r: &DesiredRole, attached: &[String]) -> Check {
 
 /// Everything the role may do beyond the bundle: managed policies neither rendered nor
 /// declared in `extraPolicyArns`, and any inline policy (irsagen never writes one).
-fn extra_permissions_check(r: &DesiredRole, role: &LiveRole) -> Check {
+fn extra_permissions_check(r: &DesiredRole, role: &RoleState) -> Check {
     let preset = Some(r.preset.as_str());
     let extra: Vec<&str> = role
-        .attached_policy_arns
+        .attached
         .iter()
         .map(String::as_str)
         .filter(|a| !r.attachments().any(|w| w == *a))
         .collect();
-    let inline = &role.inline_policy_names;
+    let inline = &role.inline;
     if extra.is_empty() && inline.is_empty() {
         return Check::pass(
             SCOPE,
@@ -556,7 +528,6 @@ fn conditions<'a>(stmt: &'a Value, key: &str) -> Vec<(&'a str, Vec<&'a str>)> {
 fn trust_checks(trust: &Value, d: &Desired, r: &DesiredRole, fix: &str) -> Vec<Check> {
     let preset = Some(r.preset.as_str());
     let provider = &d.oidc.provider.provider_arn;
-    let host = &d.oidc.provider.host_path;
     let all = policy_doc::statements(trust);
     let federated: Vec<&str> = all.iter().flat_map(|s| federated_of(s)).collect();
     let ours: Vec<&Value> = all
@@ -568,7 +539,7 @@ fn trust_checks(trust: &Value, d: &Desired, r: &DesiredRole, fix: &str) -> Vec<C
                 .map(strings)
                 .unwrap_or_default()
                 .iter()
-                .any(|a| matches!(*a, "sts:AssumeRoleWithWebIdentity" | "sts:*" | "*"))
+                .any(|a| *a == IRSA_ACTION || matches!(*a, "sts:*" | "*"))
         })
         .collect();
     let mut out = vec![Check::from_bool(
@@ -600,8 +571,10 @@ fn trust_checks(trust: &Value, d: &Desired, r: &DesiredRole, fix: &str) -> Vec<C
         }
         return out;
     }
-    let sub_key = format!("{host}:sub");
-    let aud_key = format!("{host}:aud");
+    let ConditionKeys {
+        sub: sub_key,
+        aud: aud_key,
+    } = ConditionKeys::of(&d.oidc.provider);
     let mut sub_problem = None;
     let mut aud_problem = None;
     for s in &ours {

@@ -66,40 +66,23 @@ fn bundle(args: &InputArgs, for_eksctl: bool) -> Result<(Bundle, AwsOptions)> {
         sets: args.sets.clone(),
         config,
     };
-    let mut cluster = inputs.cluster();
+    let cluster = inputs.cluster();
     let selection = inputs.selection()?;
     let aws_opts = AwsOptions {
         profile: args.profile.clone(),
         region: cluster.region.clone(),
         ..AwsOptions::default()
     };
-    let wants_account = cluster.account.as_deref() == Some("auto");
-    let wants_issuer = cluster.oidc_issuer.as_deref() == Some("auto");
-    if wants_account || wants_issuer {
-        // Validate everything that does not need AWS first: bad input never reaches the network.
-        let mut offline = cluster.clone();
-        if wants_account {
-            offline.account = Some("000000000000".into());
-        }
-        if wants_issuer {
-            offline.oidc_issuer = None;
-        }
-        Context::new(&offline)?;
-        let rt = runtime()?;
-        if wants_account {
-            cluster.account = Some(rt.block_on(aws::whoami(&aws_opts))?.account);
-        }
-        if wants_issuer {
-            let name = cluster.cluster.clone().unwrap_or_default();
-            let facts = rt.block_on(aws::describe_cluster(&aws_opts, &name))?;
-            cluster.oidc_issuer = Some(facts.issuer);
-            // The cluster's own version picks version-matched images unless one was given.
-            if cluster.kubernetes_version.is_none() {
-                cluster.kubernetes_version = facts.kubernetes_version;
-            }
-        }
-    }
-    let ctx = Context::new(&cluster)?;
+    let ctx = if irsagen::discovery::needs_discovery(&cluster) {
+        // Bad input is refused before the runtime starts or any call is made.
+        Context::check_before_discovery(&cluster)?;
+        runtime()?.block_on(irsagen::discovery::resolve(
+            &cluster,
+            &aws::AwsDiscovery { opts: &aws_opts },
+        ))?
+    } else {
+        Context::new(&cluster)?
+    };
     let mut renderer = Renderer::new(args.presets_dir.as_deref(), args.templates_dir.as_deref())?;
     if !for_eksctl {
         renderer = renderer.without_eksctl_limits();

@@ -16,6 +16,8 @@ pub async fn execute(opts: &KubeOptions, plan: &Plan, dry_run: bool) -> Result<S
             (Action::Update, false) => "updated",
             (Action::Create, true) => "dry run: would create",
             (Action::Update, true) => "dry run: would update",
+            // A cluster plan lists objects as rendered apart (`unchanged`), never here.
+            (Action::NoChange, _) => continue,
         };
         if dry_run && c.deferred {
             // Its namespace or ServiceAccount does not exist yet, so the server cannot dry-run it.
@@ -31,6 +33,7 @@ pub async fn execute(opts: &KubeOptions, plan: &Plan, dry_run: bool) -> Result<S
         match c.action {
             Action::Create => created += 1,
             Action::Update => updated += 1,
+            Action::NoChange => {}
         }
     }
     let applied = k.requests();

@@ -8,6 +8,7 @@
 //! another preset's ServiceAccount from a left-over in a subset verify).
 
 use crate::bundle::Bundle;
+use crate::change::PlanText;
 use crate::error::Result;
 use crate::report::Check;
 use std::path::PathBuf;
@@ -58,14 +59,9 @@ pub struct ApplyFlags {
     pub test_pods: bool,
 }
 
-/// What a planned change does to its object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    /// The object does not exist yet.
-    Create,
-    /// The object exists and the apply would change it.
-    Update,
-}
+/// What a planned change does to its object: the plans' shared [`crate::change::Change`]
+/// (a cluster plan lists only creates and updates; objects as rendered are `unchanged`).
+pub use crate::change::Change as Action;
 
 /// One object the apply would create or change.
 #[derive(Debug, Clone)]
@@ -128,34 +124,32 @@ impl Plan {
     /// Human-readable plan with diffs. Markers as in Terraform: `+` create, `~` update; objects
     /// left as they are and skipped ones get plain lines (a skip removes nothing, so no `-`).
     pub fn to_text(&self) -> String {
-        let mut s = String::new();
-        let (mut create, mut update) = (0, 0);
+        let mut t = PlanText::new();
         for c in &self.changes {
-            let marker = match c.action {
-                Action::Create => {
-                    create += 1;
-                    "+ create"
-                }
-                Action::Update => {
-                    update += 1;
-                    "~ update"
-                }
-            };
             let note = c.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
-            s.push_str(&format!("kube: {marker} {}{note}\n{}", c.object.label(), c.diff));
+            t.entry(
+                c.action,
+                &format!(
+                    "kube: {} {} {}{note}",
+                    c.action.marker(),
+                    c.action.word(),
+                    c.object.label()
+                ),
+            );
+            // The diff comes indented, with its newlines.
+            t.raw(&c.diff);
         }
         for u in &self.unchanged {
-            s.push_str(&format!("kube:   unchanged {u}\n"));
+            t.line(&format!("kube:   unchanged {u}"));
         }
         for k in &self.skipped {
-            s.push_str(&format!("kube: note: {k}\n"));
+            t.line(&format!("kube: note: {k}"));
         }
-        s.push_str(&format!(
-            "kube: plan: {create} to create, {update} to update, {} unchanged, {} skipped\n",
+        t.finish(
+            "kube: plan",
             self.unchanged.len(),
-            self.skipped.len()
-        ));
-        s
+            &format!(", {} skipped", self.skipped.len()),
+        )
     }
 }
 

@@ -7,7 +7,7 @@ use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use serde_json::Value;
 
 /// Annotation that binds a ServiceAccount to an IAM role.
-pub const ROLE_ARN: &str = "eks.amazonaws.com/role-arn";
+pub const ROLE_ARN: &str = crate::identity::ROLE_ARN_ANNOTATION;
 
 /// One object to apply, as rendered (only the fields irsagen owns).
 #[derive(Debug, Clone)]

@@ -164,9 +164,10 @@ pub async fn verify(opts: &KubeOptions, bundle: &Bundle, flags: &VerifyFlags) ->
         }
     }
 
-    let ours = bundle
-        .context
-        .iam_arn(&format!("role/irsa-{}-", bundle.context.cluster));
+    let ours = bundle.context.iam_arn(&format!(
+        "role/{}",
+        crate::names::role_name_prefix(&bundle.context.cluster)
+    ));
     let role_arns: BTreeSet<&str> = bundle.components.iter().map(|c| c.role_arn.as_str()).collect();
     for (r, arn) in &annotated {
         let irsagen_role = arn.starts_with(&ours) || role_arns.contains(arn);
@@ -205,6 +206,12 @@ fn missing_advice(c: &Component) -> String {
             r.namespace,
             r.namespace,
             layout::helm_values(&h.chart),
+            describe(r)
+        ),
+        (_, SaCreator::Addon) => format!(
+            "the EKS addon {} creates it: eksctl create addon -f eksctl/cluster-config.yaml (or irsagen apply --kube, or kubectl apply -f {}); then {}",
+            c.addon.as_deref().unwrap_or("?"),
+            layout::service_account(&c.preset),
             describe(r)
         ),
         _ => format!(

@@ -40,10 +40,14 @@ fn empty() -> ReadState {
     }
 }
 
+/// A document as IAM returns it: URL-encoded JSON.
+fn encoded(doc: &Value) -> String {
+    percent_encoding::utf8_percent_encode(&doc.to_string(), percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
 /// A role as GetRole returns it from real AWS: the trust policy URL-encoded.
 fn sdk_role(name: &str, trust: &Value, tags: &BTreeMap<String, String>) -> Role {
-    let encoded =
-        percent_encoding::utf8_percent_encode(&trust.to_string(), percent_encoding::NON_ALPHANUMERIC).to_string();
+    let encoded = encoded(trust);
     let mut b = Role::builder()
         .path("/")
         .role_name(name)
@@ -75,7 +79,7 @@ fn converged(d: &Desired) -> ReadState {
             PolicyState {
                 tags: p.tags.clone(),
                 default_version: "v1".into(),
-                document: p.document.clone(),
+                document: encoded(&p.document),
                 versions: Vec::new(),
             },
         );
@@ -86,6 +90,7 @@ fn converged(d: &Desired) -> ReadState {
             RoleState {
                 role: sdk_role(&r.name, &r.trust, &r.tags),
                 attached: vec![r.policy_arn.clone()],
+                inline: Vec::new(),
             },
         );
     }
@@ -210,6 +215,7 @@ fn an_unmanaged_role_is_refused_without_adopt_and_claimed_first_with_it() {
     *role_mut(&mut s, CA_ROLE) = RoleState {
         role: sdk_role(CA_ROLE, &foreign_trust, &tags(&[("Team", "ops")])),
         attached: vec!["arn:aws:iam::123456789012:policy/SomeoneElses".into()],
+        inline: Vec::new(),
     };
     let msg = refusal(&d, &s, false);
     assert!(
@@ -340,7 +346,7 @@ fn a_drifted_policy_version_is_planned_as_a_new_default_with_a_diff() {
     let d = desired();
     let mut s = converged(&d);
     let live = s.policies.get_mut(CA_POLICY).unwrap();
-    live.document = drifted_policy();
+    live.document = encoded(&drifted_policy());
     live.default_version = "v2".into();
     live.versions = vec![version("v1", 100, false), version("v2", 200, true)];
     let p = plan(&d, &s, false);
@@ -374,7 +380,7 @@ fn at_five_versions_the_oldest_non_default_is_deleted_first() {
     let d = desired();
     let mut s = converged(&d);
     let live = s.policies.get_mut(CA_POLICY).unwrap();
-    live.document = drifted_policy();
+    live.document = encoded(&drifted_policy());
     live.default_version = "v1".into();
     // Four versions: room for a fifth, nothing is deleted.
     live.versions = vec![
@@ -619,7 +625,7 @@ fn the_plan_text_counts_and_marks_every_kind_of_change() {
     let mut s = converged(&d);
     s.oidc_client_ids = None; // create
     s.roles.remove(&d.roles[1].name); // create
-    s.policies.get_mut(CA_POLICY).unwrap().document = drifted_policy(); // update
+    s.policies.get_mut(CA_POLICY).unwrap().document = encoded(&drifted_policy()); // update
     role_mut(&mut s, CA_ROLE).attached.clear(); // update
     let p = plan(&d, &s, false);
     let text = p.to_text();

@@ -4,8 +4,10 @@
 //! rendered file, and a verify that cannot read AWS (exit 3, each cause said once).
 
 use crate::support::*;
-use irsagen::aws::verify::{LivePolicyVersion, LiveRole, LiveState, decide};
-use irsagen::aws::{Desired, Identity};
+use aws_sdk_iam::primitives::DateTime;
+use aws_sdk_iam::types::Role;
+use irsagen::aws::verify::decide;
+use irsagen::aws::{Desired, IamState, Identity, PolicyState, RoleState};
 use irsagen::overrides::PresetOverrides;
 use irsagen::report::{Check, Status};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -24,6 +26,29 @@ const IAM_ENCODE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove
 /// encoded form keeps the spaces of a pretty-printed document.
 fn iam_encoded(doc: &Value) -> String {
     utf8_percent_encode(&serde_json::to_string_pretty(doc).unwrap(), IAM_ENCODE).to_string()
+}
+
+/// A role as GetRole returns it, with its trust policy as IAM returns it (`encoded_trust`).
+fn sdk_role(name: &str, encoded_trust: String) -> Role {
+    Role::builder()
+        .path("/")
+        .role_name(name)
+        .role_id("AROAEXAMPLE")
+        .arn(format!("arn:aws:iam::{ACCOUNT}:role/{name}"))
+        .create_date(DateTime::from_secs(1_700_000_000))
+        .assume_role_policy_document(encoded_trust)
+        .build()
+        .unwrap()
+}
+
+/// A policy's default version as GetPolicy and GetPolicyVersion return it.
+fn policy_state(version: &str, encoded_document: String) -> PolicyState {
+    PolicyState {
+        tags: Default::default(),
+        default_version: version.into(),
+        document: encoded_document,
+        versions: Vec::new(),
+    }
 }
 
 fn provider() -> String {
@@ -51,8 +76,8 @@ fn desired() -> Desired {
 }
 
 /// The read state of an account where `apply --aws` ran and nobody changed anything since.
-fn applied(d: &Desired) -> LiveState {
-    LiveState {
+fn applied(d: &Desired) -> IamState {
+    IamState {
         caller: Identity {
             account: ACCOUNT.into(),
             arn: format!("arn:aws:iam::{ACCOUNT}:user/ci"),
@@ -62,15 +87,7 @@ fn applied(d: &Desired) -> LiveState {
         policies: d
             .policies
             .iter()
-            .map(|p| {
-                (
-                    p.arn.clone(),
-                    LivePolicyVersion {
-                        version_id: "v1".into(),
-                        document: iam_encoded(&p.document),
-                    },
-                )
-            })
+            .map(|p| (p.arn.clone(), policy_state("v1", iam_encoded(&p.document))))
             .collect(),
         roles: d
             .roles
@@ -78,27 +95,27 @@ fn applied(d: &Desired) -> LiveState {
             .map(|r| {
                 (
                     r.name.clone(),
-                    LiveRole {
-                        arn: format!("arn:aws:iam::{ACCOUNT}:role/{}", r.name),
-                        assume_role_policy_document: iam_encoded(&r.trust),
-                        attached_policy_arns: r.attachments().map(str::to_string).collect(),
-                        inline_policy_names: Vec::new(),
+                    RoleState {
+                        role: sdk_role(&r.name, iam_encoded(&r.trust)),
+                        attached: r.attachments().map(str::to_string).collect(),
+                        inline: Vec::new(),
                     },
                 )
             })
             .collect(),
+        missing_extra_policies: Vec::new(),
     }
 }
 
-fn ebs_role<'a>(d: &Desired, live: &'a mut LiveState) -> &'a mut LiveRole {
+fn ebs_role<'a>(d: &Desired, live: &'a mut IamState) -> &'a mut RoleState {
     let name = &d.roles.iter().find(|r| r.preset == "ebs-csi-driver").unwrap().name;
     live.roles.get_mut(name).unwrap()
 }
 
 /// Replaces the ebs-csi-driver role's trust policy.
-fn with_trust(d: &Desired, trust: Value) -> LiveState {
+fn with_trust(d: &Desired, trust: Value) -> IamState {
     let mut live = applied(d);
-    ebs_role(d, &mut live).assume_role_policy_document = iam_encoded(&trust);
+    ebs_role(d, &mut live).role.assume_role_policy_document = Some(iam_encoded(&trust));
     live
 }
 
@@ -175,10 +192,11 @@ fn a_recorded_get_role_document_decodes() {
     let recorded = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Principal%22%3A%7B%22Federated%22%3A%22arn%3Aaws%3Aiam%3A%3A123456789012%3Aoidc-provider%2Foidc.eks.us-east-1.amazonaws.com%2Fid%2FEXAMPLED539D4633E53DE1B71EXAMPLE%22%7D%2C%22Action%22%3A%22sts%3AAssumeRoleWithWebIdentity%22%2C%22Condition%22%3A%7B%22StringEquals%22%3A%7B%22oidc.eks.us-east-1.amazonaws.com%2Fid%2FEXAMPLED539D4633E53DE1B71EXAMPLE%3Asub%22%3A%22system%3Aserviceaccount%3Akube-system%3Aebs-csi-controller-sa%22%2C%22oidc.eks.us-east-1.amazonaws.com%2Fid%2FEXAMPLED539D4633E53DE1B71EXAMPLE%3Aaud%22%3A%22sts.amazonaws.com%22%7D%7D%7D%5D%7D";
     let d = desired();
     let mut live = applied(&d);
-    ebs_role(&d, &mut live).assume_role_policy_document = recorded.into();
+    ebs_role(&d, &mut live).role.assume_role_policy_document = Some(recorded.into());
     failing(&decide(&d, &live), &[]);
     // The same with the subject changed inside the encoded text: the checks see through it.
-    ebs_role(&d, &mut live).assume_role_policy_document = recorded.replace("kube-system%3Aebs", "default%3Aebs");
+    ebs_role(&d, &mut live).role.assume_role_policy_document =
+        Some(recorded.replace("kube-system%3Aebs", "default%3Aebs"));
     let checks = decide(&d, &live);
     failing(&checks, &[(EBS, "trust-subject"), (EBS, "trust-statements")]);
     assert!(detail(&checks, EBS, "trust-subject").contains("expected exactly"));
@@ -381,7 +399,7 @@ fn extra_permissions_fail_and_are_named() {
     let d = desired();
     let mut live = applied(&d);
     let role = ebs_role(&d, &mut live);
-    role.attached_policy_arns.push(ADMIN.into());
+    role.attached.push(ADMIN.into());
     let checks = decide(&d, &live);
     let f = failing(&checks, &[(EBS, "policy-extra")]);
     assert!(
@@ -396,8 +414,8 @@ fn extra_permissions_fail_and_are_named() {
     );
 
     let role = ebs_role(&d, &mut live);
-    role.attached_policy_arns.pop();
-    role.inline_policy_names = vec!["allow-everything".into()];
+    role.attached.pop();
+    role.inline = vec!["allow-everything".into()];
     let checks = decide(&d, &live);
     let f = failing(&checks, &[(EBS, "policy-extra")]);
     assert!(
@@ -422,15 +440,11 @@ fn declared_extra_policies_pass_and_must_be_attached() {
     assert!(detail(&checks, EBS, "policy-attached").contains("and 1 declared extra policies attached"));
     // Declared on ebs-csi-driver only: on another role the same policy is still extra.
     let other = &d.roles.iter().find(|r| r.preset == "efs-csi-driver").unwrap().name;
-    live.roles
-        .get_mut(other)
-        .unwrap()
-        .attached_policy_arns
-        .push(ADMIN.into());
+    live.roles.get_mut(other).unwrap().attached.push(ADMIN.into());
     failing(&decide(&d, &live), &[(Some("efs-csi-driver"), "policy-extra")]);
 
     let mut live = applied(&d);
-    ebs_role(&d, &mut live).attached_policy_arns.retain(|a| a != ADMIN);
+    ebs_role(&d, &mut live).attached.retain(|a| a != ADMIN);
     let checks = decide(&d, &live);
     let f = failing(&checks, &[(EBS, "policy-attached")]);
     assert!(
@@ -450,7 +464,7 @@ fn declared_extra_policies_pass_and_must_be_attached() {
 fn a_detached_policy_fails() {
     let d = desired();
     let mut live = applied(&d);
-    ebs_role(&d, &mut live).attached_policy_arns.clear();
+    ebs_role(&d, &mut live).attached.clear();
     let f = failing(&decide(&d, &live), &[(EBS, "policy-attached")]);
     assert!(f[0].detail.contains("not attached (attached: [])"), "{}", f[0].detail);
 }
@@ -481,7 +495,7 @@ fn a_missing_role_fails_every_role_check() {
 fn a_trust_policy_that_is_not_json_fails_the_trust_checks() {
     let d = desired();
     let mut live = applied(&d);
-    ebs_role(&d, &mut live).assume_role_policy_document = "%7Bnot json".into();
+    ebs_role(&d, &mut live).role.assume_role_policy_document = Some("%7Bnot json".into());
     let checks = decide(&d, &live);
     failing(
         &checks,
@@ -524,12 +538,12 @@ fn provider_account_and_policy_document_checks() {
     let arn = d.policies[1].arn.clone();
     live.policies.insert(
         arn.clone(),
-        LivePolicyVersion {
-            version_id: "v2".into(),
-            document: iam_encoded(
+        policy_state(
+            "v2",
+            iam_encoded(
                 &json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ec2:*","Resource":"*"}]}),
             ),
-        },
+        ),
     );
     let f = failing(&decide(&d, &live), &[(EBS, "policy-document")]);
     assert!(f[0].detail.contains("default version v2 differs"), "{}", f[0].detail);

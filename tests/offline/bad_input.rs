@@ -82,6 +82,17 @@ fn each_invalid_field_is_refused_and_named() {
         &["--set", "ebs-csi-driver.serviceAccountCreatedBy=helm"],
         &["needs a preset with a Helm chart"],
     );
+    refused(
+        &["--set", "cluster-autoscaler.serviceAccountCreatedBy=addon"],
+        &[
+            "presets.cluster-autoscaler.serviceAccountCreatedBy",
+            "needs a preset installed as an EKS addon",
+        ],
+    );
+    refused(
+        &["--set", "ebs-csi-driver.serviceAccountCreatedBy=operator"],
+        &["operator", "must be `eksctl`, `helm` or `addon`"],
+    );
     refused(&["--set", "ebs-csi-driver.bogus=1"], &["unknown field `bogus`"]);
     refused(&["--set", "nopreset"], &["PRESET.FIELD=VALUE"]);
     refused(

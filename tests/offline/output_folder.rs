@@ -351,7 +351,8 @@ fn the_manifest_records_the_resolved_inputs() {
                     manifest::PresetInputs {
                         namespace: "kube-system".into(),
                         service_account: "ebs-csi-controller-sa".into(),
-                        service_account_created_by: SaCreator::Eksctl,
+                        // The EKS addon creates it (the preset's default).
+                        service_account_created_by: SaCreator::Addon,
                         role_name: bundle.components[1].role_name.clone(),
                         policy_name: bundle.components[1].policy_name.clone(),
                         tags: BTreeMap::new(),

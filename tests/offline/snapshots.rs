@@ -53,6 +53,40 @@ fn chart_in_its_own_namespace_standalone_helm_creates_the_service_account() {
     assert!(b.get("kubernetes/cluster-autoscaler/serviceaccount.yaml").is_none());
 }
 
+/// The EBS addon creates and annotates its ServiceAccount: eksctl creates the role only, the
+/// manifest is still rendered (the object the addon writes); `eksctl` gives the guide's way back.
+#[test]
+fn ebs_service_account_is_the_addons_and_eksctl_takes_it_back() {
+    let entry = |b: &irsagen::bundle::Bundle| {
+        let cfg = &b.get("eksctl/cluster-config.yaml").unwrap().content;
+        let at = cfg.find("name: \"ebs-csi-controller-sa\"").expect("ebs entry");
+        cfg[at..].split("attachPolicyARNs").next().unwrap().to_string()
+    };
+    let b = render(
+        &guide_inputs(),
+        &[("ebs-csi-driver".into(), PresetOverrides::default())],
+    )
+    .unwrap();
+    assert!(entry(&b).contains("roleOnly: true"), "{}", entry(&b));
+    assert!(b.get("kubernetes/ebs-csi-driver/serviceaccount.yaml").is_some());
+    assert_eq!(
+        b.components[0].service_account_created_by,
+        irsagen::overrides::SaCreator::Addon
+    );
+    let o = PresetOverrides {
+        service_account_created_by: Some(irsagen::overrides::SaCreator::Eksctl),
+        ..Default::default()
+    };
+    let b = render(&guide_inputs(), &[("ebs-csi-driver".into(), o)]).unwrap();
+    assert!(!entry(&b).contains("roleOnly"), "{}", entry(&b));
+    assert!(
+        b.get("setup-irsa.sh")
+            .unwrap()
+            .content
+            .contains("--override-existing-serviceaccounts")
+    );
+}
+
 #[test]
 fn autoscaler_least_privilege_policy_variant() {
     let o = PresetOverrides {

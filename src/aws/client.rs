@@ -12,6 +12,7 @@ use aws_sdk_iam::config::{
     ConfigBag, Intercept, ProvideCredentials, Region, RuntimeComponents, SharedCredentialsProvider,
 };
 use aws_sdk_iam::error::{BoxError, ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_types::os_shim_internal::{Env, Fs};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -100,19 +101,18 @@ impl Intercept for Counter {
         &self,
         context: &BeforeTransmitInterceptorContextRef<'_>,
         _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> std::result::Result<(), BoxError> {
         let req = context.request();
         note_endpoint(self.service, req.uri());
-        // IAM and STS speak the query protocol: the action is a form field of the body.
+        // IAM and STS speak the query protocol: the action is a form field of the body. EKS is
+        // REST (the method alone does not name the call): the SDK's operation metadata does.
         let action = req
             .body()
             .bytes()
             .and_then(query_action)
-            .unwrap_or_else(|| match (self.service, req.method()) {
-                ("eks", "GET") => "DescribeCluster".to_string(),
-                (_, m) => m.to_string(),
-            });
+            .or_else(|| cfg.load::<Metadata>().map(|m| m.name().to_string()))
+            .unwrap_or_else(|| req.method().to_string());
         self.log.push(format!("{}:{action}", self.service));
         Ok(())
     }
@@ -178,10 +178,6 @@ impl Clients {
         if sdk.region().is_none() {
             sdk = sdk.into_builder().region(Region::from_static(FALLBACK_REGION)).build();
         }
-        let region = sdk
-            .region()
-            .map(|r| r.to_string())
-            .unwrap_or_else(|| FALLBACK_REGION.into());
         note_timeout(timeout);
         // Resolve once, up front, for a clear message when the chain finds nothing; the clients
         // then use exactly these credentials (no second SSO / AssumeRole round trip).
@@ -196,30 +192,41 @@ impl Clients {
             .into_builder()
             .credentials_provider(SharedCredentialsProvider::new(creds))
             .build();
+        Ok(Self::from_sdk_config(&sdk))
+    }
+
+    /// The clients of an SDK config that is already complete (credentials, region, timeouts,
+    /// HTTP client), each with the call counter. [`Clients::new`] ends here; tests build the
+    /// config themselves to answer from recorded responses.
+    pub fn from_sdk_config(sdk: &aws_types::SdkConfig) -> Self {
+        let region = sdk
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| FALLBACK_REGION.into());
         let log = Arc::new(CallLog::default());
         let counter = |service| Counter {
             service,
             log: log.clone(),
         };
-        let iam = aws_sdk_iam::config::Builder::from(&sdk)
+        let iam = aws_sdk_iam::config::Builder::from(sdk)
             .interceptor(counter("iam"))
             .retry_classifier(NoRetryWhenRefused)
             .build();
-        let sts = aws_sdk_sts::config::Builder::from(&sdk)
+        let sts = aws_sdk_sts::config::Builder::from(sdk)
             .interceptor(counter("sts"))
             .retry_classifier(NoRetryWhenRefused)
             .build();
-        let eks = aws_sdk_eks::config::Builder::from(&sdk)
+        let eks = aws_sdk_eks::config::Builder::from(sdk)
             .interceptor(counter("eks"))
             .retry_classifier(NoRetryWhenRefused)
             .build();
-        Ok(Clients {
+        Clients {
             iam: aws_sdk_iam::Client::from_conf(iam),
             sts: aws_sdk_sts::Client::from_conf(sts),
             eks: aws_sdk_eks::Client::from_conf(eks),
             log,
             region,
-        })
+        }
     }
 }
 

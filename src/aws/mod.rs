@@ -5,7 +5,8 @@
 //! messages), `identity` (STS, EKS), `desired` (what IAM should hold, from the bundle),
 //! `state` (what IAM holds, read once), `plan` (the decisions: a pure comparison of the two),
 //! `execute` (the writes), `verify` (checks) and `doc_decode` (IAM's URL-encoded documents
-//! and JSON diffs).
+//! and JSON diffs). [`pod_identity`] is the EKS half: Pod Identity associations and their agent
+//! addon, with the same read / decide / execute / verify steps.
 
 pub mod client;
 mod desired;
@@ -13,6 +14,7 @@ mod doc_decode;
 mod execute;
 mod identity;
 mod plan;
+pub mod pod_identity;
 mod read;
 mod state;
 pub mod verify;

@@ -12,6 +12,7 @@ mod guide;
 mod kube_plan;
 mod long_names;
 mod output_folder;
+mod pod_identity_aws;
 mod readme;
 mod scripts;
 mod setup_script;

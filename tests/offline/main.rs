@@ -9,6 +9,7 @@ mod check_mode;
 mod cli;
 mod eksctl_limits;
 mod fuzz;
+mod gitops;
 mod guide;
 mod kube_plan;
 mod long_names;

@@ -549,3 +549,50 @@ fn cli_output_needs_check() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("--check"));
     assert!(!t.path().join("r").exists(), "nothing written");
 }
+
+#[test]
+fn a_helm_values_change_is_filed_under_its_preset_role() {
+    let bundle = guide_bundle();
+    let mut d = Documents::from_bundle(&bundle);
+    let values = "helm/cluster-autoscaler-values.yaml";
+    for (p, text) in &d.new {
+        let old = if p == values {
+            text.replace("awsRegion: \"us-east-1\"", "awsRegion: \"us-west-2\"")
+        } else {
+            text.clone()
+        };
+        d.old.insert(p.clone(), Side::Text(old));
+    }
+    let c = change_summary::summarize("smallest-cluster", "rendered", &d, false);
+    assert_eq!(c.roles.len(), 1, "{c:?}");
+    assert_eq!(c.roles[0].preset, "cluster-autoscaler");
+    assert_eq!(
+        c.roles[0].findings,
+        [Finding {
+            file: values.into(),
+            widens: false,
+            change: Change::ValueChanged {
+                key: "cluster-autoscaler.awsRegion".into(),
+                from: "us-west-2".into(),
+                to: "us-east-1".into(),
+            },
+        }]
+    );
+    assert!(c.cluster_files.is_empty());
+}
+
+#[test]
+fn cli_json_bad_input_is_a_json_error_on_stdout_and_nothing_else() {
+    let t = tempfile::tempdir().unwrap();
+    let out = t.path().join("rendered");
+    let o = irsagen()
+        .args(["render", "--cluster", "c", "--region", "us-east-1", "--account", "12"])
+        .args(["--out-dir", out.to_str().unwrap(), "--check", "-o", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("stdout is one JSON document");
+    assert_eq!(v["exitCode"], 2);
+    assert!(v["error"].as_str().unwrap().contains("account"), "{v}");
+    assert!(!out.exists());
+}

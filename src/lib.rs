@@ -10,6 +10,7 @@ pub mod aws;
 pub mod bundle;
 pub mod bundle_check;
 pub mod change;
+pub mod change_summary;
 pub mod component;
 pub mod config;
 pub mod context;

@@ -11,13 +11,17 @@ fn main() {
     let code = match cli::commands::run(args) {
         Ok(code) => code,
         Err(e) => {
-            if let irsagen::Error::Stale { diff, .. } = &e {
+            // With `-o json` the diff is inside the summary on stdout already.
+            if let (irsagen::Error::Stale { diff, .. }, false) = (&e, json) {
                 print!("{diff}");
             }
             match (json, &e) {
                 // With `-o json` stdout holds one JSON document: the error object, unless the
-                // report (checks that failed) is already there; then the object goes to stderr.
-                (true, irsagen::Error::ChecksFailed { .. }) => eprint!("{}", e.to_json()),
+                // report (checks that failed, a change summary) is already there; then the object goes
+                // to stderr.
+                (true, irsagen::Error::ChecksFailed { .. } | irsagen::Error::Stale { .. }) => {
+                    eprint!("{}", e.to_json())
+                }
                 (true, _) => print!("{}", e.to_json()),
                 (false, _) => eprintln!("error: {e}"),
             }

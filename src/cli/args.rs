@@ -18,6 +18,7 @@ impl Cli {
         match &self.command {
             Command::Whoami(c) => c.output == Format::Json,
             Command::Verify(c) => c.output == Format::Json,
+            Command::Render(c) => c.output == CheckFormat::Json,
             _ => false,
         }
     }
@@ -105,6 +106,34 @@ pub struct RenderCmd {
     /// Print no diff or file list, only the exit status (and errors).
     #[arg(long, short)]
     pub quiet: bool,
+    /// With --check: `markdown` or `json` print a summary of what the change does (actions,
+    /// resources, trust, keys; widenings of access flagged) above the diffs.
+    #[arg(
+        long,
+        short,
+        value_enum,
+        default_value = "text",
+        requires = "check",
+        conflicts_with = "quiet"
+    )]
+    pub output: CheckFormat,
+    /// Print only the Kubernetes objects to apply as they are (the ServiceAccounts) as one
+    /// multi-document YAML stream, e.g. for an Argo CD plugin.
+    #[arg(long, conflicts_with = "out_dir")]
+    pub kubernetes_only: bool,
+}
+
+/// How `render --check` reports.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum CheckFormat {
+    // Plain comments, not doc comments: documented variants would switch clap to the long
+    // help layout for the whole command.
+    // Unified diffs, and the command that regenerates the folder.
+    Text,
+    // A change summary for a pull-request comment, then the diffs.
+    Markdown,
+    // The change summary and the diffs as one JSON document.
+    Json,
 }
 
 /// `presets`.

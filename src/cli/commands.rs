@@ -1,7 +1,8 @@
 //! Glue from parsed arguments to the library: build inputs, render, emit, apply, verify.
 
 use super::args::{
-    ApplyCmd, Cli, Command, Format, InputArgs, PresetsCmd, PresetsSub, RenderCmd, TargetArgs, VerifyCmd, WhoamiCmd,
+    ApplyCmd, CheckFormat, Cli, Command, Format, InputArgs, PresetsCmd, PresetsSub, RenderCmd, TargetArgs, VerifyCmd,
+    WhoamiCmd,
 };
 use irsagen::aws::{self, AwsOptions};
 use irsagen::bundle::Bundle;
@@ -92,9 +93,20 @@ fn bundle(args: &InputArgs, for_eksctl: bool) -> Result<(Bundle, AwsOptions)> {
 
 /// The command line that regenerates the output, for the `--check` message.
 fn regenerate_command() -> String {
-    let args: Vec<String> = std::env::args()
-        .filter(|a| a != "--check" && a != "--quiet" && a != "-q")
-        .collect();
+    let mut args: Vec<String> = Vec::new();
+    let mut skip_value = false;
+    for a in std::env::args() {
+        if std::mem::take(&mut skip_value) {
+            continue;
+        }
+        match a.as_str() {
+            "--check" | "--quiet" | "-q" => {}
+            // `-o FORMAT` of the change summary: only `--check` takes it.
+            "-o" | "--output" => skip_value = true,
+            o if o.starts_with("--output=") || (o.starts_with("-o") && !o.starts_with("--")) => {}
+            _ => args.push(a),
+        }
+    }
     args.iter()
         .map(|a| irsagen::templates::shell_quote(a))
         .collect::<Vec<_>>()
@@ -104,7 +116,11 @@ fn regenerate_command() -> String {
 fn render(cmd: RenderCmd) -> Result<i32> {
     let (bundle, _) = bundle(&cmd.inputs, true)?;
     let Some(dir) = &cmd.out_dir else {
-        print!("{}", bundle.to_stream());
+        if cmd.kubernetes_only {
+            print!("{}", super::review::kubernetes_stream(&bundle));
+        } else {
+            print!("{}", bundle.to_stream());
+        }
         return Ok(0);
     };
     let dir_text = dir.display().to_string();
@@ -113,6 +129,9 @@ fn render(cmd: RenderCmd) -> Result<i32> {
         timeout: emit::DEFAULT_WAIT,
         on_wait: (!cmd.quiet).then_some(&on_wait as &dyn Fn()),
     };
+    if cmd.check && cmd.output != CheckFormat::Text {
+        return super::review::check_summary(&bundle, dir, &regenerate_command(), cmd.output, wait);
+    }
     if cmd.check {
         return match emit::check(&bundle, dir, &regenerate_command(), wait) {
             Err(Error::Stale { .. }) if cmd.quiet => Ok(1),

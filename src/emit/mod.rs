@@ -197,16 +197,69 @@ pub fn diff(bundle: &Bundle, dir: &Path, cmp: &Comparison) -> Result<String> {
     Ok(out)
 }
 
-/// `--check`: Ok when `dir` matches the bundle exactly (files and manifest), else
-/// [`Error::Stale`] with the diffs and `command`, plus `--prune` when files must go.
-pub fn check(bundle: &Bundle, dir: &Path, command: &str, wait: LockWait<'_>) -> Result<()> {
+/// A file of the folder as the change summary reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OldFile {
+    /// A readable regular file (lossily decoded as UTF-8).
+    Text(String),
+    /// There, but not something irsagen reads (not a regular file, too large, behind a
+    /// symlinked folder): the note says what.
+    Unreadable(String),
+}
+
+/// What `--check` found, for callers that present it themselves (the change summary).
+#[derive(Debug)]
+pub struct Inspection {
+    /// How the folder differs.
+    pub comparison: Comparison,
+    /// Unified diffs of everything that differs; empty when up to date.
+    pub diff: String,
+    /// The folder's side of every rendered or extra path that is there (manifest excluded):
+    /// what a semantic comparison needs as "before".
+    pub old: BTreeMap<String, OldFile>,
+}
+
+/// Compares `dir` with the bundle under the folder's shared lock and reads the folder's side
+/// of every file that differs; writes nothing.
+pub fn inspect(bundle: &Bundle, dir: &Path, wait: LockWait<'_>) -> Result<Inspection> {
     check_paths(bundle)?;
     // A folder that does not exist is not locked (and not created): everything is missing.
     let _lock = match safe_fs::kind(dir).map_err(io("cannot read", dir))? {
         None => None,
         Some(_) => Some(lock::acquire(dir, lock::Mode::Shared, wait)?),
     };
-    let cmp = compare(bundle, dir)?;
+    let comparison = compare(bundle, dir)?;
+    let diff = diff(bundle, dir, &comparison)?;
+    let mut old = BTreeMap::new();
+    for p in &comparison.unchanged {
+        if let Some(a) = bundle.get(p) {
+            old.insert(p.clone(), OldFile::Text(a.content.clone()));
+        }
+    }
+    for p in comparison.changed.iter().chain(&comparison.extra) {
+        if p == manifest::NAME {
+            continue;
+        }
+        let file = match old_text(dir, p)? {
+            (_, Some(note)) => OldFile::Unreadable(note),
+            (text, None) => OldFile::Text(text),
+        };
+        old.insert(p.clone(), file);
+    }
+    Ok(Inspection { comparison, diff, old })
+}
+
+/// `--check`: Ok when `dir` matches the bundle exactly (files and manifest), else
+/// [`Error::Stale`] with the diffs and `command`, plus `--prune` when files must go.
+pub fn check(bundle: &Bundle, dir: &Path, command: &str, wait: LockWait<'_>) -> Result<()> {
+    let found = inspect(bundle, dir, wait)?;
+    stale(&found, dir, command, found.diff.clone())
+}
+
+/// [`Error::Stale`] for an inspection that found differences (with `diff` as its diff text),
+/// Ok for one that found none.
+pub fn stale(found: &Inspection, dir: &Path, command: &str, diff: String) -> Result<()> {
+    let cmp = &found.comparison;
     let count = cmp.differences();
     if count == 0 {
         return Ok(());
@@ -220,6 +273,6 @@ pub fn check(bundle: &Bundle, dir: &Path, command: &str, wait: LockWait<'_>) -> 
         count,
         dir: dir.display().to_string(),
         command,
-        diff: diff(bundle, dir, &cmp)?,
+        diff,
     })
 }

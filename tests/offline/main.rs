@@ -3,11 +3,13 @@
 mod aws_plan;
 mod aws_verify;
 mod bad_input;
+mod change_summary;
 mod chart_options;
 mod check_mode;
 mod cli;
 mod eksctl_limits;
 mod fuzz;
+mod gitops;
 mod guide;
 mod kube_plan;
 mod long_names;

@@ -176,3 +176,27 @@ fn readme_multi_cluster_example_renders_every_preset() {
             .is_file()
     );
 }
+
+/// The CI example that posts the change summary: valid YAML, and its irsagen command asks for
+/// the Markdown summary of `--check` and tolerates only exit 1 (differences).
+#[test]
+fn ci_summary_example_is_a_workflow_running_check_markdown() {
+    let text = block(&readme(), "ci-summary");
+    let wf: serde_json::Value = serde_saphyr::from_str(&text).expect("the example is YAML");
+    assert_eq!(wf["permissions"]["pull-requests"], "write");
+    let steps = wf["jobs"]["summary"]["steps"].as_array().unwrap();
+    let runs: Vec<&str> = steps.iter().filter_map(|s| s["run"].as_str()).collect();
+    let render = runs
+        .iter()
+        .find(|r| r.contains("irsagen render"))
+        .expect("a render step");
+    assert!(
+        render.contains("--check -o markdown") && render.contains("--out-dir"),
+        "{render}"
+    );
+    assert!(render.contains("[ \"$status\" -le 1 ]"), "{render}");
+    assert!(
+        runs.iter()
+            .any(|r| r.contains("gh pr comment") && r.contains("--body-file summary.md"))
+    );
+}

@@ -11,8 +11,13 @@ fn main() {
     let code = match cli::commands::run(args) {
         Ok(code) => code,
         Err(e) => {
-            if let irsagen::Error::Stale { diff, .. } = &e {
-                print!("{diff}");
+            if let irsagen::Error::Stale { diff, .. } | irsagen::Error::NotAsReviewed { diff, .. } = &e {
+                // With `-o json` stdout holds only the JSON document; the diff goes to stderr.
+                if json {
+                    eprint!("{diff}");
+                } else {
+                    print!("{diff}");
+                }
             }
             match (json, &e) {
                 // With `-o json` stdout holds one JSON document: the error object, unless the

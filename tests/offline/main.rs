@@ -7,6 +7,7 @@ mod chart_options;
 mod check_mode;
 mod cli;
 mod eksctl_limits;
+mod fleet;
 mod fuzz;
 mod guide;
 mod kube_plan;

@@ -176,3 +176,19 @@ fn readme_multi_cluster_example_renders_every_preset() {
             .is_file()
     );
 }
+
+#[test]
+fn readme_fleet_example_renders_every_cluster_and_checks_clean() {
+    let dir = config_example("multi-cluster", "fleet-command");
+    for c in ["smallest-cluster", "smallest-staging", "smallest-dev"] {
+        assert!(
+            dir.path()
+                .join("rendered")
+                .join(c)
+                .join(".irsagen-manifest.json")
+                .is_file(),
+            "{c}"
+        );
+    }
+    assert_eq!(policies(&dir.path().join("rendered/smallest-dev")), ["ebs-csi-driver"]);
+}

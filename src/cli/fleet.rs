@@ -23,9 +23,16 @@ struct Target {
     overrides: BTreeMap<String, PresetOverrides>,
 }
 
-/// Each cluster of `--config`'s `clusters:`, inputs gathered and `auto` resolved, with its AWS
-/// options and config overrides.
-fn members(args: &InputArgs) -> Result<Vec<(fleet::Member, AwsOptions, BTreeMap<String, PresetOverrides>)>> {
+/// One cluster of `--config`'s `clusters:`: inputs gathered and `auto` resolved.
+struct Gathered {
+    member: fleet::Member,
+    aws_opts: AwsOptions,
+    /// Its config entry's preset overrides (for subset verify).
+    overrides: BTreeMap<String, PresetOverrides>,
+}
+
+/// Each cluster of `--config`'s `clusters:`, in name order.
+fn members(args: &InputArgs) -> Result<Vec<Gathered>> {
     let path = args.config.as_deref().ok_or_else(|| Error::Missing {
         field: "--config".into(),
         how: "--all acts on every cluster of a config file's `clusters:`; pass --config FILE (or --from DIR for a folder written by `render --all`)".into(),
@@ -39,15 +46,15 @@ fn members(args: &InputArgs) -> Result<Vec<(fleet::Member, AwsOptions, BTreeMap<
             let overrides = one.presets.clone().unwrap_or_default();
             let (inputs, selection, aws_opts) =
                 commands::gather(args, Some(one)).map_err(|e| fleet::in_cluster(&name, e))?;
-            Ok((
-                fleet::Member {
+            Ok(Gathered {
+                member: fleet::Member {
                     name,
                     inputs,
                     selection,
                 },
                 aws_opts,
                 overrides,
-            ))
+            })
         })
         .collect()
 }
@@ -66,7 +73,7 @@ pub fn render(cmd: &RenderCmd) -> Result<i32> {
             how: "--all writes each cluster into DIR/<cluster>/; pass --out-dir DIR".into(),
         });
     };
-    let members: Vec<fleet::Member> = members(&cmd.inputs)?.into_iter().map(|(m, _, _)| m).collect();
+    let members: Vec<fleet::Member> = members(&cmd.inputs)?.into_iter().map(|g| g.member).collect();
     let bundles = fleet::render(&commands::renderer(&cmd.inputs, true)?, &members)?;
     let on_wait = wait_message(dir);
     let wait = emit::LockWait {
@@ -168,17 +175,17 @@ fn targets(
         }
         (None, _) => {
             let gathered = members(inputs)?;
-            let members: Vec<fleet::Member> = gathered.iter().map(|(m, _, _)| m.clone()).collect();
+            let members: Vec<fleet::Member> = gathered.iter().map(|g| g.member.clone()).collect();
             let bundles = fleet::render(&renderer, &members)?;
             bundles
                 .into_iter()
                 .zip(gathered)
-                .map(|(bundle, (m, aws_opts, overrides))| Target {
-                    name: m.name,
+                .map(|(bundle, g)| Target {
+                    name: g.member.name,
                     bundle,
-                    aws_opts,
+                    aws_opts: g.aws_opts,
                     target: target.clone(),
-                    overrides,
+                    overrides: g.overrides,
                 })
                 .collect()
         }

@@ -76,6 +76,9 @@ pub struct Bundle {
     pub components: Vec<Component>,
     /// The files, sorted by path.
     pub artifacts: Vec<Artifact>,
+    /// The presets and their overrides as given, sorted by name: the output folder's manifest
+    /// records them so `apply --from` can render the folder again and compare.
+    pub selection: crate::render::Selection,
 }
 
 impl Bundle {

@@ -33,8 +33,15 @@ pub fn needs_discovery(inputs: &ClusterInputs) -> bool {
 /// is asked before the cluster (with another account's credentials the cluster is moot). The
 /// cluster's own Kubernetes version fills `kubernetes_version` unless one was given.
 pub async fn resolve(inputs: &ClusterInputs, d: &impl Discovery) -> Result<Context> {
+    Context::new(&resolve_inputs(inputs, d).await?)
+}
+
+/// [`resolve`], returning the inputs with every `auto` value replaced (validated as a whole), for
+/// callers that keep the inputs (a fleet records them in each folder's manifest).
+pub async fn resolve_inputs(inputs: &ClusterInputs, d: &impl Discovery) -> Result<ClusterInputs> {
     if !needs_discovery(inputs) {
-        return Context::new(inputs);
+        Context::new(inputs)?;
+        return Ok(inputs.clone());
     }
     Context::check_before_discovery(inputs)?;
     let mut resolved = inputs.clone();
@@ -49,7 +56,8 @@ pub async fn resolve(inputs: &ClusterInputs, d: &impl Discovery) -> Result<Conte
         }
     }
     // What AWS answered is validated like user input.
-    Context::new(&resolved)
+    Context::new(&resolved)?;
+    Ok(resolved)
 }
 
 #[cfg(test)]

@@ -115,6 +115,29 @@ pub enum Error {
     /// The user declined the confirmation prompt, or confirmation was needed without a TTY.
     #[error("{}", quote_text(.0))]
     NotConfirmed(String),
+
+    /// `apply --from` / `verify --from`: the folder is not what its recorded inputs render
+    /// (edited by hand, another irsagen version, a write cut short); `diff` shows how.
+    #[error("refusing to {action} from `{}`: {}", quote(dir), quote_text(reason))]
+    NotAsReviewed {
+        /// `apply` or `verify`.
+        action: &'static str,
+        /// The folder given to `--from`.
+        dir: String,
+        /// Why, phrased so the user knows what to do.
+        reason: String,
+        /// Unified diffs from the folder to the fresh render (may be empty).
+        diff: String,
+    },
+
+    /// An error of one cluster of a fleet (`--all`): the cluster's name, then its error.
+    #[error("cluster `{}`: {source}", quote(cluster))]
+    InCluster {
+        /// The cluster's name (its key under `clusters:`).
+        cluster: String,
+        /// What went wrong for it.
+        source: Box<Error>,
+    },
 }
 
 impl Error {
@@ -138,7 +161,9 @@ impl Error {
             | Error::Parse { .. }
             | Error::Template { .. }
             | Error::RenderedInvalid { .. } => 2,
+            Error::NotAsReviewed { .. } => 2,
             Error::Io { .. } | Error::Aws(_) | Error::Kube(_) | Error::NotConfirmed(_) => 3,
+            Error::InCluster { source, .. } => source.exit_code(),
         }
     }
 
@@ -253,6 +278,16 @@ mod tests {
             Error::Aws(nasty.into()),
             Error::Kube(nasty.into()),
             Error::NotConfirmed(nasty.into()),
+            Error::NotAsReviewed {
+                action: "apply",
+                dir: nasty.into(),
+                reason: nasty.into(),
+                diff: String::new(),
+            },
+            Error::InCluster {
+                cluster: nasty.into(),
+                source: Box::new(Error::Aws(nasty.into())),
+            },
         ] {
             let s = e.to_string();
             assert!(!s.contains('\u{1b}') && !s.contains('\u{7}'), "{s:?}");
@@ -275,6 +310,30 @@ mod tests {
             ),
             (Error::ChecksFailed { failed: 1, total: 2 }, 1),
             (Error::invalid("f", "v", "r"), 2),
+            (
+                Error::NotAsReviewed {
+                    action: "apply",
+                    dir: "d".into(),
+                    reason: "r".into(),
+                    diff: String::new(),
+                },
+                2,
+            ),
+            // A fleet error keeps the status of the cluster's own error.
+            (
+                Error::InCluster {
+                    cluster: "c".into(),
+                    source: Box::new(Error::Aws("a".into())),
+                },
+                3,
+            ),
+            (
+                Error::InCluster {
+                    cluster: "c".into(),
+                    source: Box::new(Error::invalid("f", "v", "r")),
+                },
+                2,
+            ),
             (
                 Error::Missing {
                     field: "--cluster".into(),

@@ -11,9 +11,14 @@ fn main() {
     let code = match cli::commands::run(args) {
         Ok(code) => code,
         Err(e) => {
-            // With `-o json` the diff is inside the summary on stdout already.
-            if let (irsagen::Error::Stale { diff, .. }, false) = (&e, json) {
-                print!("{diff}");
+            match (&e, json) {
+                // With `-o json` a stale check's diff is inside the summary on stdout already.
+                (irsagen::Error::Stale { diff, .. } | irsagen::Error::NotAsReviewed { diff, .. }, false) => {
+                    print!("{diff}")
+                }
+                // stdout holds only the JSON document; the diff goes to stderr.
+                (irsagen::Error::NotAsReviewed { diff, .. }, true) => eprint!("{diff}"),
+                _ => {}
             }
             match (json, &e) {
                 // With `-o json` stdout holds one JSON document: the error object, unless the

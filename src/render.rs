@@ -202,6 +202,7 @@ impl Renderer {
             context: ctx.clone(),
             components,
             artifacts: out,
+            selection: selection.to_vec(),
         };
         self.checker.check(&bundle)?;
         Ok(bundle)

@@ -121,6 +121,9 @@ pub struct RenderCmd {
     /// multi-document YAML stream, e.g. for an Argo CD plugin.
     #[arg(long, conflicts_with = "out_dir")]
     pub kubernetes_only: bool,
+    /// Every cluster of the config file's `clusters:`, each into DIR/<cluster>/ (in parallel).
+    #[arg(long, requires_all = ["config", "out_dir"], conflicts_with = "cluster")]
+    pub all: bool,
 }
 
 /// How `render --check` reports.
@@ -204,6 +207,22 @@ pub struct TargetArgs {
     pub timeout: u64,
 }
 
+/// `--all` and `--from` of apply and verify.
+#[derive(Debug, Args, Clone)]
+pub struct FleetArgs {
+    /// Every cluster of the config file's `clusters:` (or, with --from, every cluster folder of
+    /// DIR), one after the other with a header each; the kube context of each is the one
+    /// `aws eks update-kubeconfig` names, `arn:<partition>:eks:<region>:<account>:cluster/<name>`.
+    #[arg(long, conflicts_with_all = ["cluster", "context"])]
+    pub all: bool,
+    /// Act on the reviewed files in DIR (written by `render --out-dir`), not on a fresh render:
+    /// refused when DIR differs from what its manifest's inputs render.
+    #[arg(long, value_name = "DIR", conflicts_with_all = [
+        "config", "cluster", "region", "account", "partition", "oidc_issuer", "kubernetes_version", "presets", "sets",
+    ])]
+    pub from: Option<PathBuf>,
+}
+
 /// `apply`.
 #[derive(Debug, Args)]
 pub struct ApplyCmd {
@@ -213,6 +232,9 @@ pub struct ApplyCmd {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub target: TargetArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub fleet: FleetArgs,
     /// Print the plan and stop (the cluster half uses the API server's dry run).
     #[arg(long)]
     pub dry_run: bool,
@@ -242,6 +264,9 @@ pub struct VerifyCmd {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub target: TargetArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub fleet: FleetArgs,
     /// Create each test pod, exec `aws sts get-caller-identity` in it and check the role (needs nodes).
     #[arg(long)]
     pub exec_test: bool,

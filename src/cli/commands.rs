@@ -11,7 +11,7 @@ use irsagen::context::{ClusterInputs, Context};
 use irsagen::inputs::Inputs;
 use irsagen::kube::{self, KubeOptions};
 use irsagen::preset::Catalog;
-use irsagen::render::Renderer;
+use irsagen::render::{Renderer, Selection};
 use irsagen::{Error, Result, emit, report};
 use std::io::{IsTerminal, Write};
 
@@ -53,6 +53,24 @@ fn bundle(args: &InputArgs, for_eksctl: bool) -> Result<(Bundle, AwsOptions)> {
         Some(path) => Some(ConfigFile::load(path)?.for_cluster(args.cluster.as_deref())?),
         None => None,
     };
+    let (cluster, selection, aws_opts) = gather(args, config)?;
+    let ctx = Context::new(&cluster)?;
+    Ok((renderer(args, for_eksctl)?.render(&ctx, &selection)?, aws_opts))
+}
+
+/// The renderer of these inputs (`--presets-dir`, `--templates-dir`); see [`bundle`] for `for_eksctl`.
+pub(super) fn renderer(args: &InputArgs, for_eksctl: bool) -> Result<Renderer> {
+    let renderer = Renderer::new(args.presets_dir.as_deref(), args.templates_dir.as_deref())?;
+    Ok(if for_eksctl {
+        renderer
+    } else {
+        renderer.without_eksctl_limits()
+    })
+}
+
+/// One cluster's inputs: flags over `config` (already narrowed to the cluster), with `auto`
+/// values resolved through AWS, and the AWS options that go with them.
+pub(super) fn gather(args: &InputArgs, config: Option<ConfigFile>) -> Result<(ClusterInputs, Selection, AwsOptions)> {
     let inputs = Inputs {
         flags: ClusterInputs {
             cluster: args.cluster.clone(),
@@ -74,25 +92,21 @@ fn bundle(args: &InputArgs, for_eksctl: bool) -> Result<(Bundle, AwsOptions)> {
         region: cluster.region.clone(),
         ..AwsOptions::default()
     };
-    let ctx = if irsagen::discovery::needs_discovery(&cluster) {
+    let cluster = if irsagen::discovery::needs_discovery(&cluster) {
         // Bad input is refused before the runtime starts or any call is made.
         Context::check_before_discovery(&cluster)?;
-        runtime()?.block_on(irsagen::discovery::resolve(
+        runtime()?.block_on(irsagen::discovery::resolve_inputs(
             &cluster,
             &aws::AwsDiscovery { opts: &aws_opts },
         ))?
     } else {
-        Context::new(&cluster)?
+        cluster
     };
-    let mut renderer = Renderer::new(args.presets_dir.as_deref(), args.templates_dir.as_deref())?;
-    if !for_eksctl {
-        renderer = renderer.without_eksctl_limits();
-    }
-    Ok((renderer.render(&ctx, &selection)?, aws_opts))
+    Ok((cluster, selection, aws_opts))
 }
 
 /// The command line that regenerates the output, for the `--check` message.
-fn regenerate_command() -> String {
+pub(super) fn regenerate_command() -> String {
     let mut args: Vec<String> = Vec::new();
     let mut skip_value = false;
     for a in std::env::args() {
@@ -114,6 +128,9 @@ fn regenerate_command() -> String {
 }
 
 fn render(cmd: RenderCmd) -> Result<i32> {
+    if cmd.all {
+        return super::fleet::render(&cmd);
+    }
     let (bundle, _) = bundle(&cmd.inputs, true)?;
     let Some(dir) = &cmd.out_dir else {
         if cmd.kubernetes_only {
@@ -141,38 +158,43 @@ fn render(cmd: RenderCmd) -> Result<i32> {
     let options = emit::WriteOptions { prune: cmd.prune, wait };
     let report = emit::write(&bundle, dir, &options)?;
     if !cmd.quiet {
-        let mut err = std::io::stderr().lock();
-        for p in &report.stale_temps {
-            let _ = writeln!(
-                err,
-                "removed {} (temp file of an interrupted run)",
-                dir.join(p).display()
-            );
-        }
-        for p in &report.written {
-            let _ = writeln!(err, "wrote {}", dir.join(p).display());
-        }
-        for p in &report.pruned {
-            let _ = writeln!(err, "removed {}", dir.join(p).display());
-        }
-        for p in &report.extra {
-            let _ = writeln!(
-                err,
-                "extra {} (no longer rendered; --prune removes it)",
-                dir.join(p).display()
-            );
-        }
-        let _ = writeln!(
-            err,
-            "{} written, {} unchanged, {} extra, {} removed in {}",
-            report.written.len(),
-            report.unchanged.len(),
-            report.extra.len(),
-            report.pruned.len(),
-            dir.display()
-        );
+        print_write_report(dir, &report);
     }
     Ok(0)
+}
+
+/// What a write did, one line per file and a summary, on stderr.
+pub(super) fn print_write_report(dir: &std::path::Path, report: &emit::WriteReport) {
+    let mut err = std::io::stderr().lock();
+    for p in &report.stale_temps {
+        let _ = writeln!(
+            err,
+            "removed {} (temp file of an interrupted run)",
+            dir.join(p).display()
+        );
+    }
+    for p in &report.written {
+        let _ = writeln!(err, "wrote {}", dir.join(p).display());
+    }
+    for p in &report.pruned {
+        let _ = writeln!(err, "removed {}", dir.join(p).display());
+    }
+    for p in &report.extra {
+        let _ = writeln!(
+            err,
+            "extra {} (no longer rendered; --prune removes it)",
+            dir.join(p).display()
+        );
+    }
+    let _ = writeln!(
+        err,
+        "{} written, {} unchanged, {} extra, {} removed in {}",
+        report.written.len(),
+        report.unchanged.len(),
+        report.extra.len(),
+        report.pruned.len(),
+        dir.display()
+    );
 }
 
 fn presets(cmd: PresetsCmd) -> Result<i32> {
@@ -228,7 +250,7 @@ fn kube_options(t: &TargetArgs) -> KubeOptions {
 
 /// The presets this verify does not check, with the config file's overrides: a subset verify
 /// (`--preset X`) must not call their ServiceAccounts unexpected.
-fn other_presets(args: &InputArgs, bundle: &Bundle) -> Result<kube::subset::Others> {
+pub(super) fn other_presets(args: &InputArgs, bundle: &Bundle) -> Result<kube::subset::Others> {
     let catalog = irsagen::preset::Catalog::with_dir(args.presets_dir.as_deref())?;
     let overrides = match args.config.as_deref() {
         Some(path) => ConfigFile::load(path)?
@@ -265,12 +287,20 @@ fn with_timeout(mut opts: AwsOptions, t: &TargetArgs) -> AwsOptions {
 }
 
 fn apply(cmd: ApplyCmd) -> Result<i32> {
+    if cmd.fleet.all || cmd.fleet.from.is_some() {
+        return super::fleet::apply(&cmd);
+    }
     let (bundle, aws_opts) = bundle(&cmd.inputs, false)?;
-    let aws_opts = with_timeout(aws_opts, &cmd.target);
-    let (do_aws, do_kube) = targets(&cmd.target);
+    apply_one(&cmd, &bundle, aws_opts, &cmd.target)
+}
+
+/// Plans, confirms and applies one bundle (one cluster) with the target's AWS and kube options.
+pub(super) fn apply_one(cmd: &ApplyCmd, bundle: &Bundle, aws_opts: AwsOptions, target: &TargetArgs) -> Result<i32> {
+    let aws_opts = with_timeout(aws_opts, target);
+    let (do_aws, do_kube) = targets(target);
     let rt = runtime()?;
     if do_aws {
-        let plan = rt.block_on(aws::plan(&aws_opts, &bundle, cmd.adopt))?;
+        let plan = rt.block_on(aws::plan(&aws_opts, bundle, cmd.adopt))?;
         print!("{}", plan.to_text());
         if plan.is_empty() {
             println!("aws: no changes");
@@ -284,13 +314,13 @@ fn apply(cmd: ApplyCmd) -> Result<i32> {
         }
     }
     if do_kube {
-        let opts = kube_options(&cmd.target);
+        let opts = kube_options(target);
         let flags = kube::ApplyFlags {
             force: cmd.force,
             create_namespace: cmd.create_namespace,
             test_pods: cmd.test_pods,
         };
-        let plan = rt.block_on(kube::plan(&opts, &bundle, flags))?;
+        let plan = rt.block_on(kube::plan(&opts, bundle, flags))?;
         print!("{}", plan.to_text());
         if plan.is_empty() {
             println!("kube: no changes");
@@ -308,24 +338,12 @@ fn apply(cmd: ApplyCmd) -> Result<i32> {
 }
 
 fn verify(cmd: VerifyCmd) -> Result<i32> {
+    if cmd.fleet.all || cmd.fleet.from.is_some() {
+        return super::fleet::verify(&cmd);
+    }
     let (bundle, aws_opts) = bundle(&cmd.inputs, false)?;
-    let aws_opts = with_timeout(aws_opts, &cmd.target);
-    let (do_aws, do_kube) = targets(&cmd.target);
-    let rt = runtime()?;
-    let mut checks = Vec::new();
-    if do_aws {
-        let (aws_checks, stats) = rt.block_on(aws::verify_with_stats(&aws_opts, &bundle))?;
-        eprintln!("aws: {} API calls ({} writes)", stats.calls, stats.writes);
-        checks.extend(aws_checks);
-    }
-    if do_kube {
-        let flags = kube::VerifyFlags {
-            exec_test: cmd.exec_test,
-            pod_timeout: std::time::Duration::from_secs(cmd.exec_timeout),
-            others: other_presets(&cmd.inputs, &bundle)?,
-        };
-        checks.extend(rt.block_on(kube::verify_with(&kube_options(&cmd.target), &bundle, &flags))?);
-    }
+    let others = || other_presets(&cmd.inputs, &bundle);
+    let checks = verify_checks(&cmd, &bundle, aws_opts, &cmd.target, others)?;
     match cmd.output {
         Format::Text => print!("{}", report::to_text(&checks)),
         Format::Json => print!("{}", report::to_json(&checks)),
@@ -338,4 +356,32 @@ fn verify(cmd: VerifyCmd) -> Result<i32> {
         });
     }
     Ok(0)
+}
+
+/// Runs one bundle's (one cluster's) checks; `others` gives the presets a subset verify leaves out.
+pub(super) fn verify_checks(
+    cmd: &VerifyCmd,
+    bundle: &Bundle,
+    aws_opts: AwsOptions,
+    target: &TargetArgs,
+    others: impl FnOnce() -> Result<kube::subset::Others>,
+) -> Result<Vec<report::Check>> {
+    let aws_opts = with_timeout(aws_opts, target);
+    let (do_aws, do_kube) = targets(target);
+    let rt = runtime()?;
+    let mut checks = Vec::new();
+    if do_aws {
+        let (aws_checks, stats) = rt.block_on(aws::verify_with_stats(&aws_opts, bundle))?;
+        eprintln!("aws: {} API calls ({} writes)", stats.calls, stats.writes);
+        checks.extend(aws_checks);
+    }
+    if do_kube {
+        let flags = kube::VerifyFlags {
+            exec_test: cmd.exec_test,
+            pod_timeout: std::time::Duration::from_secs(cmd.exec_timeout),
+            others: others()?,
+        };
+        checks.extend(rt.block_on(kube::verify_with(&kube_options(target), bundle, &flags))?);
+    }
+    Ok(checks)
 }

@@ -21,7 +21,8 @@ pub const NAME: &str = ".irsagen-manifest.json";
 
 /// What the `about` field says, for someone who opens the file.
 const ABOUT: &str = "Written by irsagen: the files it rendered into this folder and their SHA-256. \
-`irsagen render --prune` removes only files listed here; `--check` compares this file too. Do not edit.";
+`irsagen render --prune` removes only files listed here; `--check` compares this file too; \
+`apply --from` and `verify --from` render `inputs` again and refuse the folder unless it matches. Do not edit.";
 
 /// Largest manifest irsagen reads back (a real one is a few KB).
 const READ_LIMIT: u64 = 4 << 20;
@@ -72,8 +73,14 @@ pub struct Inputs {
     pub oidc_issuer: Option<String>,
     /// Tags for every role.
     pub tags: BTreeMap<String, String>,
+    /// The cluster's Kubernetes minor version, when it was given (or found by `auto`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kubernetes_version: Option<String>,
     /// Per preset, its resolved values.
     pub presets: BTreeMap<String, PresetInputs>,
+    /// Per selected preset, its overrides as given (config file merged with `--set`; unset
+    /// fields left out): with the values above, what `apply --from` renders the folder again from.
+    pub overrides: BTreeMap<String, serde_json::Value>,
 }
 
 /// One preset's resolved values.
@@ -115,6 +122,12 @@ impl Inputs {
             partition: ctx.partition,
             oidc_issuer: ctx.oidc.as_ref().map(|o| o.issuer_url.clone()),
             tags: ctx.tags.clone(),
+            kubernetes_version: ctx.kubernetes_version.clone(),
+            overrides: bundle
+                .selection
+                .iter()
+                .map(|(name, o)| (name.clone(), without_nulls(o)))
+                .collect(),
             presets: bundle
                 .components
                 .iter()
@@ -122,6 +135,15 @@ impl Inputs {
                 .collect(),
         }
     }
+}
+
+/// `o` as JSON without the fields it leaves unset: shorter, and only what the user gave.
+fn without_nulls(o: &crate::overrides::PresetOverrides) -> serde_json::Value {
+    let mut v = serde_json::to_value(o).expect("overrides are plain data");
+    if let serde_json::Value::Object(map) = &mut v {
+        map.retain(|_, v| !v.is_null());
+    }
+    v
 }
 
 impl PresetInputs {

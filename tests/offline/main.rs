@@ -8,6 +8,7 @@ mod chart_options;
 mod check_mode;
 mod cli;
 mod eksctl_limits;
+mod fleet;
 mod fuzz;
 mod gitops;
 mod guide;

@@ -332,6 +332,15 @@ fn the_manifest_records_the_resolved_inputs() {
             partition: bundle.context.partition,
             oidc_issuer: Some(ISSUER.into()),
             tags: inputs.tags.clone(),
+            kubernetes_version: None,
+            // The overrides as given, unset fields left out: what `--from` renders again from.
+            overrides: BTreeMap::from([
+                (
+                    "cluster-autoscaler".to_string(),
+                    serde_json::json!({"roleName": "ca-role", "tags": {"Env": "prod", "Team": "ml"}}),
+                ),
+                ("ebs-csi-driver".to_string(), serde_json::json!({})),
+            ]),
             presets: BTreeMap::from([
                 (
                     "cluster-autoscaler".to_string(),

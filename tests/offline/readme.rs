@@ -200,3 +200,19 @@ fn ci_summary_example_is_a_workflow_running_check_markdown() {
             .any(|r| r.contains("gh pr comment") && r.contains("--body-file summary.md"))
     );
 }
+
+#[test]
+fn readme_fleet_example_renders_every_cluster_and_checks_clean() {
+    let dir = config_example("multi-cluster", "fleet-command");
+    for c in ["smallest-cluster", "smallest-staging", "smallest-dev"] {
+        assert!(
+            dir.path()
+                .join("rendered")
+                .join(c)
+                .join(".irsagen-manifest.json")
+                .is_file(),
+            "{c}"
+        );
+    }
+    assert_eq!(policies(&dir.path().join("rendered/smallest-dev")), ["ebs-csi-driver"]);
+}

@@ -5,5 +5,6 @@
 mod apply;
 mod faults;
 mod identity;
+mod reviewed;
 mod support;
 mod verify;

@@ -373,7 +373,7 @@ fn policy_tags_are_repaired_on_irsagen_policies_only() {
 #[test]
 fn a_policy_detached_by_hand_is_attached_again() {
     const EFS_POLICY: &str = "arn:aws:iam::123456789012:policy/AmazonEKS_EFS_CSI_Driver_Policy";
-    let s = Setup::new("detach", &["--set", LOCAL_OVERLAY]);
+    let s = Setup::new("dpol", &["--set", LOCAL_OVERLAY]);
     let (o, _) = s.script(&[], &[]);
     assert!(o.status.success(), "first run: {}", text(&o));
     let role = s.role_name("efs-csi-controller-sa");

@@ -284,3 +284,145 @@ fn efs_driver_as_the_eks_addon() {
     assert!(writes(&calls).is_empty(), "{:#?}", writes(&calls));
     s.cleanup();
 }
+
+fn policy_tags(s: &Setup, arn: &str) -> String {
+    s.aws(&[
+        "iam",
+        "list-policy-tags",
+        "--policy-arn",
+        arn,
+        "--query",
+        "sort_by(Tags, &Key)[].[Key, Value]",
+        "--output",
+        "text",
+    ])
+}
+
+#[test]
+fn policy_tags_are_repaired_on_irsagen_policies_only() {
+    let s = Setup::new("ptags", &["--set", LOCAL_OVERLAY]);
+    let (o, _) = s.script(&[], &[]);
+    assert!(o.status.success(), "first run: {}", text(&o));
+    let rendered = policy_tags(&s, CA_POLICY);
+    assert_eq!(
+        rendered, "irsagen:preset\tcluster-autoscaler\nmanaged-by\tirsagen\n",
+        "created with the rendered tags"
+    );
+
+    // A tag removed from an irsagen policy: the re-run puts back exactly that tag, nothing else.
+    s.aws(&[
+        "iam",
+        "untag-policy",
+        "--policy-arn",
+        CA_POLICY,
+        "--tag-keys",
+        "irsagen:preset",
+    ]);
+    let (o, calls) = s.script(&[], &[]);
+    assert!(o.status.success(), "repair run: {}", text(&o));
+    let w: Vec<String> = writes(&calls)
+        .into_iter()
+        .filter(|c| !c.contains("kubectl apply -k"))
+        .collect();
+    assert_eq!(
+        w,
+        [format!(
+            r#"[script] aws iam tag-policy --policy-arn {CA_POLICY} --tags [{{"Key":"irsagen:preset","Value":"cluster-autoscaler"}}]"#
+        )],
+        "only the missing tag is written"
+    );
+    assert_eq!(policy_tags(&s, CA_POLICY), rendered);
+    let (o, calls) = s.script(&[], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        writes(&calls).iter().all(|c| c.contains("kubectl apply -k")),
+        "{:#?}",
+        writes(&calls)
+    );
+
+    // A policy someone else owns (managed-by changed): its tags are left alone, with a note.
+    s.aws(&[
+        "iam",
+        "tag-policy",
+        "--policy-arn",
+        CA_POLICY,
+        "--tags",
+        "Key=managed-by,Value=someone-else",
+    ]);
+    let (o, calls) = s.script(&[], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        writes(&calls).iter().all(|c| c.contains("kubectl apply -k")),
+        "another's policy is not re-tagged: {:#?}",
+        writes(&calls)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(
+            "policy AmazonEKSClusterAutoscalerPolicy: not tagged managed-by=irsagen, so its tags are left alone"
+        ),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        policy_tags(&s, CA_POLICY),
+        "irsagen:preset\tcluster-autoscaler\nmanaged-by\tsomeone-else\n"
+    );
+    s.cleanup();
+}
+
+#[test]
+fn a_policy_detached_by_hand_is_attached_again() {
+    const EFS_POLICY: &str = "arn:aws:iam::123456789012:policy/AmazonEKS_EFS_CSI_Driver_Policy";
+    let s = Setup::new("dpol", &["--set", LOCAL_OVERLAY]);
+    let (o, _) = s.script(&[], &[]);
+    assert!(o.status.success(), "first run: {}", text(&o));
+    let role = s.role_name("efs-csi-controller-sa");
+    s.aws(&[
+        "iam",
+        "detach-role-policy",
+        "--role-name",
+        &role,
+        "--policy-arn",
+        EFS_POLICY,
+    ]);
+
+    let (o, _) = s.script(&["--check"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(&format!("FAIL: role {role} lacks policy {EFS_POLICY}")),
+        "{}",
+        text(&o)
+    );
+
+    // eksctl's change set is empty (the stack's template still lists the policy), as the real
+    // eksctl's is: the script attaches it itself, and writes nothing else.
+    let (o, calls) = s.script(&[], &[]);
+    assert!(o.status.success(), "repair run: {}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("nothing to update"),
+        "{}",
+        text(&o)
+    );
+    let w: Vec<String> = writes(&calls)
+        .into_iter()
+        .filter(|c| !c.contains("kubectl apply -k"))
+        .collect();
+    assert_eq!(
+        w,
+        [format!(
+            "[script] aws iam attach-role-policy --role-name {role} --policy-arn {EFS_POLICY}"
+        )]
+    );
+    let attached = s.aws(&[
+        "iam",
+        "list-attached-role-policies",
+        "--role-name",
+        &role,
+        "--query",
+        "AttachedPolicies[].PolicyArn",
+        "--output",
+        "text",
+    ]);
+    assert_eq!(attached.trim(), EFS_POLICY);
+    s.cleanup();
+}

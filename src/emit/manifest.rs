@@ -257,4 +257,16 @@ mod tests {
         std::fs::create_dir(t.path().join(NAME)).unwrap();
         assert_eq!(read(t.path()).unwrap(), None);
     }
+
+    /// Only "not ours" reads as no manifest: any other failure to read it (here the folder is a
+    /// file, ENOTDIR) is an error, so a prune never runs on a manifest it could not read.
+    #[test]
+    fn an_unreadable_manifest_is_an_error_not_none() {
+        let t = tempfile::tempdir().unwrap();
+        let not_a_dir = t.path().join("file");
+        std::fs::write(&not_a_dir, "x").unwrap();
+        let e = read(&not_a_dir).unwrap_err();
+        assert_ne!(e.kind(), std::io::ErrorKind::InvalidData, "{e}");
+        assert_ne!(e.kind(), std::io::ErrorKind::NotFound, "{e}");
+    }
 }

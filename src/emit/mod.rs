@@ -276,3 +276,219 @@ pub fn stale(found: &Inspection, dir: &Path, command: &str, diff: String) -> Res
         diff,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bundle::{Artifact, ArtifactKind};
+    use crate::context::{ClusterInputs, Context};
+
+    fn bundle(files: &[(&str, &str)]) -> Bundle {
+        let inputs = ClusterInputs {
+            cluster: Some("c".into()),
+            region: Some("us-east-1".into()),
+            account: Some("123456789012".into()),
+            ..Default::default()
+        };
+        Bundle {
+            context: Context::new(&inputs).unwrap(),
+            components: Vec::new(),
+            artifacts: files
+                .iter()
+                .map(|(path, content)| Artifact {
+                    path: path.to_string(),
+                    kind: ArtifactKind::Readme,
+                    preset: None,
+                    content: content.to_string(),
+                })
+                .collect(),
+        }
+    }
+
+    /// A folder holding `b` exactly as a complete render leaves it (files and manifest).
+    fn written(b: &Bundle) -> tempfile::TempDir {
+        let t = tempfile::tempdir().unwrap();
+        for a in &b.artifacts {
+            let path = t.path().join(&a.path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, &a.content).unwrap();
+        }
+        std::fs::write(t.path().join(manifest::NAME), Manifest::complete(b).to_bytes()).unwrap();
+        t
+    }
+
+    fn sorted(v: &[&str]) -> Vec<String> {
+        let mut v: Vec<String> = v.iter().map(|s| s.to_string()).collect();
+        v.sort();
+        v
+    }
+
+    const FILES: [(&str, &str); 3] = [("a.txt", "old\n"), ("c.txt", "c\n"), ("sub/b.txt", "b\n")];
+
+    #[test]
+    fn differences_counts_changed_missing_and_extra_not_unchanged() {
+        let s = |n: usize| vec![String::new(); n];
+        let cmp = Comparison {
+            changed: s(1),
+            missing: s(2),
+            extra: s(3),
+            unchanged: s(4),
+        };
+        assert_eq!(cmp.differences(), 6);
+        assert_eq!(Comparison::default().differences(), 0);
+    }
+
+    #[test]
+    fn a_written_folder_is_up_to_date_and_check_passes() {
+        let b = bundle(&FILES);
+        let t = written(&b);
+        let cmp = compare(&b, t.path()).unwrap();
+        assert_eq!(
+            cmp,
+            Comparison {
+                unchanged: sorted(&["a.txt", "c.txt", "sub/b.txt", manifest::NAME]),
+                ..Default::default()
+            }
+        );
+        check(&b, t.path(), "render", LockWait::default()).unwrap();
+        assert_eq!(diff(&b, t.path(), &cmp).unwrap(), "");
+    }
+
+    /// Each file lands in exactly one list; only files the old manifest lists can be extra,
+    /// and only while they are still regular files.
+    #[test]
+    fn compare_sorts_every_file_into_one_list() {
+        let t = written(&bundle(&FILES));
+        let now = bundle(&[("a.txt", "new\n"), ("c.txt", "c\n"), ("d.txt", "d\n")]);
+        std::fs::write(t.path().join("mine.txt"), "the user's").unwrap();
+        let cmp = compare(&now, t.path()).unwrap();
+        assert_eq!(
+            cmp,
+            Comparison {
+                changed: sorted(&["a.txt", manifest::NAME]),
+                missing: sorted(&["d.txt"]),
+                extra: sorted(&["sub/b.txt"]),
+                unchanged: sorted(&["c.txt"]),
+            }
+        );
+        // A listed path that is now a folder is not irsagen's to prune.
+        std::fs::remove_file(t.path().join("sub/b.txt")).unwrap();
+        std::fs::create_dir(t.path().join("sub/b.txt")).unwrap();
+        assert_eq!(compare(&now, t.path()).unwrap().extra, Vec::<String>::new());
+    }
+
+    #[test]
+    fn diff_shows_each_change_as_a_unified_diff() {
+        let t = written(&bundle(&FILES));
+        let now = bundle(&[("a.txt", "new\n"), ("c.txt", "c\n"), ("d.txt", "d\n")]);
+        let cmp = Comparison {
+            changed: vec!["a.txt".into()],
+            missing: vec!["d.txt".into()],
+            extra: vec!["sub/b.txt".into()],
+            unchanged: vec![],
+        };
+        assert_eq!(
+            diff(&now, t.path(), &cmp).unwrap(),
+            "--- a/a.txt\n+++ b/a.txt\n@@ -1 +1 @@\n-old\n+new\n\
+             --- a/d.txt\n+++ b/d.txt\n@@ -0,0 +1 @@\n+d\n\
+             --- a/sub/b.txt\n+++ b/sub/b.txt\n@@ -1 +0,0 @@\n-b\n"
+        );
+        // The manifest's diff is against the manifest this render would write.
+        let cmp = Comparison {
+            changed: vec![manifest::NAME.into()],
+            ..Default::default()
+        };
+        let d = diff(&now, t.path(), &cmp).unwrap();
+        let want = String::from_utf8(Manifest::complete(&now).to_bytes()).unwrap();
+        assert!(d.contains("\"d.txt\""), "{d}");
+        assert!(!want.contains("sub/b.txt") && d.contains("-    \"sub/b.txt\""), "{d}");
+    }
+
+    #[test]
+    fn check_of_a_stale_folder_gives_count_command_and_diff() {
+        let t = written(&bundle(&FILES));
+        let now = bundle(&[("a.txt", "new\n"), ("c.txt", "c\n")]);
+        match check(&now, t.path(), "irsagen render", LockWait::default()) {
+            Err(Error::Stale {
+                count, command, diff, ..
+            }) => {
+                // a.txt, the manifest, and sub/b.txt (extra).
+                assert_eq!(count, 3);
+                assert_eq!(command, "irsagen render --prune");
+                assert!(diff.contains("-old\n+new\n") && diff.contains("-b\n"), "{diff}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let t = written(&bundle(&FILES));
+        let now = bundle(&[("a.txt", "new\n"), ("c.txt", "c\n"), ("sub/b.txt", "b\n")]);
+        match check(&now, t.path(), "irsagen render", LockWait::default()) {
+            Err(Error::Stale { count, command, .. }) => {
+                assert_eq!((count, command.as_str()), (2, "irsagen render"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Not a regular file, or too large to read: changed, with a note instead of its text.
+    #[test]
+    fn a_folder_or_an_oversized_file_is_changed_with_a_note() {
+        let b = bundle(&FILES);
+        let t = written(&b);
+        std::fs::remove_file(t.path().join("c.txt")).unwrap();
+        std::fs::create_dir(t.path().join("c.txt")).unwrap();
+        std::fs::write(t.path().join("a.txt"), vec![b'x'; READ_LIMIT as usize + 1]).unwrap();
+        let cmp = compare(&b, t.path()).unwrap();
+        assert_eq!(cmp.changed, sorted(&["a.txt", "c.txt"]));
+        let d = diff(&b, t.path(), &cmp).unwrap();
+        assert!(
+            d.starts_with(&format!(
+                "# a/a.txt is larger than {READ_LIMIT} bytes, more than irsagen ever writes or reads here; not shown\n--- a/a.txt\n+++ b/a.txt\n@@ -0,0 +1 @@\n+old\n"
+            )),
+            "{d}"
+        );
+        assert!(
+            d.contains("# a/c.txt is a directory, not a regular file; a render replaces it\n--- a/c.txt\n"),
+            "{d}"
+        );
+        // Exactly at the limit it is read and compared.
+        std::fs::write(t.path().join("a.txt"), vec![b'x'; READ_LIMIT as usize]).unwrap();
+        let d = diff(&b, t.path(), &compare(&b, t.path()).unwrap()).unwrap();
+        assert!(!d.contains("# a/a.txt") && d.contains("\n-xxxx"), "{}", &d[..200]);
+    }
+
+    /// Any other read failure (here a name longer than the file system allows) is an error,
+    /// never "changed" or "missing".
+    #[test]
+    fn an_unreadable_file_is_an_error() {
+        let long = "n".repeat(300);
+        let b = bundle(&[(long.as_str(), "x\n")]);
+        let t = tempfile::tempdir().unwrap();
+        let e = compare(&b, t.path()).unwrap_err().to_string();
+        assert!(e.contains("cannot read"), "{e}");
+        let cmp = Comparison {
+            changed: vec![long.clone()],
+            ..Default::default()
+        };
+        let e = diff(&b, t.path(), &cmp).unwrap_err().to_string();
+        assert!(e.contains("cannot read"), "{e}");
+    }
+
+    #[test]
+    fn a_path_leaving_the_folder_is_refused_before_anything_is_read() {
+        let t = tempfile::tempdir().unwrap();
+        for p in ["../x", "/abs", ".hidden"] {
+            let b = bundle(&[(p, "x\n")]);
+            assert!(
+                matches!(compare(&b, t.path()), Err(Error::RenderedInvalid { .. })),
+                "{p}"
+            );
+            assert!(
+                matches!(
+                    check(&b, t.path(), "r", LockWait::default()),
+                    Err(Error::RenderedInvalid { .. })
+                ),
+                "{p}"
+            );
+        }
+    }
+}

@@ -645,7 +645,18 @@ impl Paused {
             std::thread::sleep(Duration::from_millis(10));
         }
         let code = self.child.wait().unwrap().code().unwrap_or(-1);
-        (code, self.lines.try_iter().collect::<Vec<_>>().join("\n"))
+        // The reader thread may still be forwarding the last lines after the process exited:
+        // read until it hangs up at end of file (bounded), not just what has arrived so far.
+        let mut lines = Vec::new();
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            match self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) => lines.push(line),
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => panic!("stderr not closed within {LIMIT:?}"),
+            }
+        }
+        (code, lines.join("\n"))
     }
 }
 

@@ -66,6 +66,7 @@ fn bundle(args: &InputArgs, for_eksctl: bool) -> Result<(Bundle, AwsOptions)> {
         presets: args.presets.clone(),
         sets: args.sets.clone(),
         config,
+        mode: args.mode.clone(),
     };
     let cluster = inputs.cluster();
     let selection = inputs.selection()?;
@@ -88,7 +89,12 @@ fn bundle(args: &InputArgs, for_eksctl: bool) -> Result<(Bundle, AwsOptions)> {
     if !for_eksctl {
         renderer = renderer.without_eksctl_limits();
     }
-    Ok((renderer.render(&ctx, &selection)?, aws_opts))
+    let bundle = renderer.render(&ctx, &selection)?;
+    // On stderr, so a render to stdout stays the files alone.
+    for w in bundle.components.iter().filter_map(|c| c.warning()) {
+        eprintln!("warning: {w}");
+    }
+    Ok((bundle, aws_opts))
 }
 
 /// The command line that regenerates the output, for the `--check` message.

@@ -11,6 +11,7 @@ mod eksctl_limits;
 mod fuzz;
 mod gitops;
 mod guide;
+mod identity_modes;
 mod kube_plan;
 mod long_names;
 mod output_folder;

@@ -340,7 +340,7 @@ fn check_associations(doc: &Value, components: &[Component]) -> std::result::Res
     let addons = doc["addons"].as_array().cloned().unwrap_or_default();
     let addon = |name: &str| addons.iter().find(|a| a["name"] == json!(name)).cloned();
     let has_agent = addon(identity::POD_IDENTITY_AGENT_ADDON).is_some();
-    if has_agent != !pod.is_empty() {
+    if has_agent == pod.is_empty() {
         return Err(format!(
             "must list the {} addon exactly when a preset uses Pod Identity",
             identity::POD_IDENTITY_AGENT_ADDON

@@ -305,3 +305,36 @@ fn a_hand_edited_pod_identity_trust_is_caught() {
         "{err}"
     );
 }
+
+#[test]
+fn a_leftover_annotation_or_a_missing_agent_is_caught_in_pod_identity() {
+    let b = guide_in(IdentityMode::PodIdentity);
+    let edit = |path: &str, f: &dyn Fn(&str) -> String| {
+        let mut bad = b.clone();
+        let a = bad.artifacts.iter_mut().find(|a| a.path == path).unwrap();
+        a.content = f(&a.content);
+        irsagen::bundle_check::Checker::new()
+            .check(&bad)
+            .unwrap_err()
+            .to_string()
+    };
+    let err = edit("kubernetes/efs-csi-driver/serviceaccount.yaml", &|s| {
+        format!("{s}  annotations:\n    eks.amazonaws.com/role-arn: arn:aws:iam::123456789012:role/x\n")
+    });
+    assert!(err.contains("must not carry eks.amazonaws.com/role-arn"), "{err}");
+    let err = edit("eksctl/cluster-config.yaml", &|s| {
+        s.replace("  - name: \"eks-pod-identity-agent\"\n", "")
+    });
+    assert!(err.contains("eks-pod-identity-agent"), "{err}");
+    let err = edit("eksctl/cluster-config.yaml", &|s| {
+        s.replacen(
+            "serviceAccountName: \"efs-csi-controller-sa\"",
+            "serviceAccountName: \"other\"",
+            1,
+        )
+    });
+    assert!(
+        err.contains("iam.podIdentityAssociations entry for kube-system/efs-csi-controller-sa"),
+        "{err}"
+    );
+}

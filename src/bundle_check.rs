@@ -5,7 +5,7 @@
 use crate::bundle::{Artifact, ArtifactKind, Bundle};
 use crate::component::Component;
 use crate::error::{Error, Result};
-use crate::identity::{self, AUDIENCE, ROLE_ARN_ANNOTATION};
+use crate::identity::{self, AUDIENCE, IdentityMode, Mechanism, ROLE_ARN_ANNOTATION};
 use crate::overrides::ChartLayout;
 use crate::policy_doc::{self, MANAGED_POLICY_LIMIT, TRUST_POLICY_LIMIT};
 use serde_json::{Value, json};
@@ -186,10 +186,22 @@ impl Checker {
                         .as_ref()
                         .map(|o| o.provider_arn.as_str())
                         .unwrap_or("?");
-                    return Err(bad(format!(
-                        "must be one statement trusting {oidc} for subject `{}` and audience `{AUDIENCE}` with StringEquals",
+                    let irsa = format!(
+                        "trusting {oidc} for subject `{}` and audience `{AUDIENCE}` with StringEquals",
                         c.subject
-                    )));
+                    );
+                    let pod = format!(
+                        "trusting {} for {} of {}",
+                        identity::POD_IDENTITY_PRINCIPAL,
+                        c.service_account,
+                        bundle.context.eks_cluster_arn()
+                    );
+                    let want = match c.identity_mode {
+                        IdentityMode::Irsa => format!("one statement {irsa}"),
+                        IdentityMode::PodIdentity => format!("one statement {pod}"),
+                        IdentityMode::Both => format!("two statements, one {irsa}, then one {pod}"),
+                    };
+                    return Err(bad(format!("must be {want}")));
                 }
             }
             ArtifactKind::EksctlConfig => {
@@ -206,15 +218,17 @@ impl Checker {
                     )));
                 }
                 let sas = doc["iam"]["serviceAccounts"].as_array().cloned().unwrap_or_default();
-                if sas.len() != bundle.components.len() {
-                    return Err(bad("needs one iam.serviceAccounts entry per preset".into()));
+                let irsa: Vec<&Component> = bundle.components.iter().filter(|c| c.uses(Mechanism::Irsa)).collect();
+                if sas.len() != irsa.len() {
+                    return Err(bad(
+                        "needs one iam.serviceAccounts entry per preset that uses IRSA".into()
+                    ));
                 }
-                for (sa, c) in sas.iter().zip(&bundle.components) {
+                for (sa, c) in sas.iter().zip(&irsa) {
                     let same = sa["metadata"]["name"] == json!(c.service_account.name)
                         && sa["metadata"]["namespace"] == json!(c.service_account.namespace)
                         && sa["roleName"] == json!(c.role_name)
-                        && sa["attachPolicyARNs"]
-                            == json!([&[c.policy_arn.clone()][..], &c.extra_policy_arns[..]].concat())
+                        && sa["attachPolicyARNs"] == json!(policy_arns(c))
                         && sa.get("roleOnly").and_then(Value::as_bool).unwrap_or(false)
                             != c.service_account_created_by.by_eksctl();
                     if !same {
@@ -224,6 +238,7 @@ impl Checker {
                         )));
                     }
                 }
+                check_associations(&doc, &bundle.components).map_err(bad)?;
             }
             ArtifactKind::HelmValues => {
                 let c = need()?;
@@ -268,7 +283,14 @@ impl Checker {
                     &c.service_account.namespace,
                 )?;
                 if !annotations_hold(&doc["metadata"]["annotations"], c) {
-                    return Err(bad(format!("must carry {ROLE_ARN_ANNOTATION} `{}`", c.role_arn)));
+                    return Err(bad(if c.uses(Mechanism::Irsa) {
+                        format!("must carry {ROLE_ARN_ANNOTATION} `{}`", c.role_arn)
+                    } else {
+                        format!(
+                            "must not carry {ROLE_ARN_ANNOTATION} in identity mode {}: it would win over Pod Identity",
+                            c.identity_mode
+                        )
+                    }));
                 }
             }
             ArtifactKind::TestPod => {
@@ -295,11 +317,91 @@ impl Checker {
 }
 
 /// Whether `annotations` carry every ServiceAccount annotation the binding needs, as
-/// [`crate::identity::service_account_annotations`] gives them.
+/// [`Component::service_account_annotations`] gives them.
+/// Without IRSA the role-arn annotation must be absent: the SDKs take the web-identity
+/// variables the webhook injects for it before Pod Identity's.
 fn annotations_hold(annotations: &Value, c: &Component) -> bool {
-    identity::service_account_annotations(&c.role_arn)
+    c.service_account_annotations()
         .iter()
         .all(|(k, v)| annotations[k.as_str()] == json!(v))
+        && (c.uses(Mechanism::Irsa) || annotations.get(ROLE_ARN_ANNOTATION).is_none())
+}
+
+/// Every managed policy the role gets: the preset's own, then `extraPolicyArns`.
+fn policy_arns(c: &Component) -> Vec<String> {
+    [&[c.policy_arn.clone()][..], &c.extra_policy_arns[..]].concat()
+}
+
+/// The ClusterConfig's Pod Identity parts: one association per preset that uses it, under
+/// `iam.podIdentityAssociations` or, for an addon, under the addon's own entry; the agent addon
+/// when any preset uses Pod Identity. Each names the component's ServiceAccount and role.
+fn check_associations(doc: &Value, components: &[Component]) -> std::result::Result<(), String> {
+    let pod: Vec<&Component> = components.iter().filter(|c| c.uses(Mechanism::PodIdentity)).collect();
+    let addons = doc["addons"].as_array().cloned().unwrap_or_default();
+    let addon = |name: &str| addons.iter().find(|a| a["name"] == json!(name)).cloned();
+    let has_agent = addon(identity::POD_IDENTITY_AGENT_ADDON).is_some();
+    if has_agent == pod.is_empty() {
+        return Err(format!(
+            "must list the {} addon exactly when a preset uses Pod Identity",
+            identity::POD_IDENTITY_AGENT_ADDON
+        ));
+    }
+    let own = doc["iam"]["podIdentityAssociations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let on_own: Vec<&&Component> = pod.iter().filter(|c| c.addon.is_none()).collect();
+    if own.len() != on_own.len() {
+        return Err(
+            "needs one iam.podIdentityAssociations entry per preset that uses Pod Identity without an addon".into(),
+        );
+    }
+    let matches = |a: &Value, c: &Component| {
+        let role = if c.uses(Mechanism::Irsa) {
+            a["roleARN"] == json!(c.role_arn)
+        } else {
+            a["roleName"] == json!(c.role_name) && a["permissionPolicyARNs"] == json!(policy_arns(c))
+        };
+        a["namespace"] == json!(c.service_account.namespace)
+            && a["serviceAccountName"] == json!(c.service_account.name)
+            && role
+            && a.get("disableSessionTags").and_then(Value::as_bool).unwrap_or(false) == c.disable_session_tags
+    };
+    for (a, c) in own.iter().zip(&on_own) {
+        if !matches(a, c) {
+            return Err(format!(
+                "iam.podIdentityAssociations entry for {} disagrees with preset {}",
+                c.service_account, c.preset
+            ));
+        }
+    }
+    for c in components {
+        let Some(name) = &c.addon else { continue };
+        let entry = addon(name).ok_or_else(|| format!("addons lacks {name} (preset {})", c.preset))?;
+        let irsa_ok = (entry["serviceAccountRoleARN"] == json!(c.role_arn)) == c.uses(Mechanism::Irsa);
+        let assoc = entry["podIdentityAssociations"].as_array().cloned().unwrap_or_default();
+        let pod_ok = match c.uses(Mechanism::PodIdentity) {
+            true => assoc.len() == 1 && matches(&assoc[0], c),
+            false => assoc.is_empty(),
+        };
+        if !(irsa_ok && pod_ok) {
+            return Err(format!(
+                "addon {name} must bind role {} by {} (preset {})",
+                c.role_arn,
+                c.identity_mode
+                    .mechanisms()
+                    .iter()
+                    .map(|m| match m {
+                        Mechanism::Irsa => "serviceAccountRoleARN",
+                        Mechanism::PodIdentity => "its own podIdentityAssociations",
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" and "),
+                c.preset
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn parse_json(a: &Artifact) -> Result<Value> {

@@ -4,7 +4,7 @@
 
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::identity::{self, IdentityMode, PodIdentityAssociation};
+use crate::identity::{self, IdentityMode, Mechanism, PodIdentityAssociation, PodIdentityScope, PodIdentityTrust};
 use crate::install_source::{self, Install};
 use crate::overrides::{ChartLayout, PresetOverrides, SaCreator};
 use crate::preset::{GUIDE_VARIANT, LoadedPreset, PolicySource};
@@ -79,6 +79,10 @@ pub struct Component {
     pub service_account_created_by: SaCreator,
     /// Which mechanisms bind the ServiceAccount to the role ([`identity`]).
     pub identity_mode: IdentityMode,
+    /// How far the Pod Identity trust reaches (only read when the mode uses Pod Identity).
+    pub pod_identity_trust: PodIdentityTrust,
+    /// Whether the Pod Identity association disables session tags (only with an unscoped trust).
+    pub disable_session_tags: bool,
     /// IAM role name (≤ 64).
     pub role_name: String,
     /// IAM role ARN, known before anything exists because the name is fixed.
@@ -91,7 +95,8 @@ pub struct Component {
     pub extra_policy_arns: Vec<String>,
     /// The policy document, with ARNs in the cluster's partition.
     pub policy_document: serde_json::Value,
-    /// The role's trust policy ([`identity::trust_policy`]); `None` without an OIDC issuer.
+    /// The role's trust policy ([`identity::trust_policy`]); `None` when the mode uses IRSA and
+    /// the OIDC issuer is unknown.
     /// Templates print it, checks compare with it, apply sends it.
     pub trust_policy: Option<serde_json::Value>,
     /// Where the document comes from.
@@ -121,6 +126,31 @@ pub struct Component {
 }
 
 impl Component {
+    /// Whether the pods get the role through `m`.
+    pub fn uses(&self, m: Mechanism) -> bool {
+        self.identity_mode.uses(m)
+    }
+
+    /// A warning for the user, when this binding is looser than irsagen's default.
+    pub fn warning(&self) -> Option<String> {
+        (self.uses(Mechanism::PodIdentity) && self.pod_identity_trust == PodIdentityTrust::Unscoped).then(|| {
+            format!(
+                "preset {}: role {} trusts EKS Pod Identity of every cluster in the account (podIdentityTrust: unscoped); any Pod Identity association in the account can use it",
+                self.preset, self.role_name
+            )
+        })
+    }
+
+    /// The ServiceAccount annotations this binding needs: IRSA's role-arn annotation, or none in
+    /// `pod-identity` (a leftover annotation would win over Pod Identity in the SDKs).
+    pub fn service_account_annotations(&self) -> BTreeMap<String, String> {
+        if self.uses(Mechanism::Irsa) {
+            identity::service_account_annotations(&self.role_arn)
+        } else {
+            BTreeMap::new()
+        }
+    }
+
     /// The EKS Pod Identity association of this binding in `cluster`.
     pub fn pod_identity_association(&self, cluster: &str) -> PodIdentityAssociation {
         PodIdentityAssociation::new(cluster, &self.service_account, &self.role_arn, &self.tags)
@@ -189,8 +219,26 @@ pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Res
         ));
     }
 
-    // Only IRSA is rendered so far; the mode becomes a cluster setting with Pod Identity.
-    let identity_mode = IdentityMode::Irsa;
+    let identity_mode = o.identity_mode.unwrap_or_default();
+    let pod_identity_trust = o.pod_identity_trust.unwrap_or_default();
+    let disable_session_tags = o.disable_session_tags.unwrap_or(false);
+    // The scoped trust conditions on the session tags; without them EKS's AssumeRole would be
+    // denied for every pod, which only shows when a pod asks for credentials.
+    if identity_mode.uses(Mechanism::PodIdentity)
+        && disable_session_tags
+        && pod_identity_trust == PodIdentityTrust::Scoped
+    {
+        return Err(Error::invalid(
+            field("disableSessionTags"),
+            "true",
+            format!(
+                "the scoped Pod Identity trust conditions on the session tags EKS sets ({}, {}, {}); with them disabled no pod could assume the role: keep session tags, or set `podIdentityTrust: unscoped`",
+                identity::session_tag::CLUSTER_ARN,
+                identity::session_tag::NAMESPACE,
+                identity::session_tag::SERVICE_ACCOUNT
+            ),
+        ));
+    }
 
     let role_name = match &o.role_name {
         Some(r) => r.clone(),
@@ -292,10 +340,18 @@ pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Res
         subject: service_account.subject(),
         test_pod_name: names::bounded(&format!("test-irsa-{}", service_account.name), 63),
         identity_mode,
-        trust_policy: ctx
-            .oidc
-            .as_ref()
-            .map(|oidc| identity::trust_policy(identity_mode, oidc, &service_account.subject())),
+        pod_identity_trust,
+        disable_session_tags,
+        trust_policy: identity::trust_policy(
+            identity_mode,
+            ctx.oidc.as_ref(),
+            &PodIdentityScope {
+                account: &ctx.account,
+                cluster_arn: &ctx.eks_cluster_arn(),
+                service_account: &service_account,
+                trust: pod_identity_trust,
+            },
+        ),
         service_account,
         service_account_created_by: created_by,
         role_arn: ctx.iam_arn(&format!("role/{role_name}")),

@@ -1,6 +1,7 @@
 //! The config file `irsagen.yaml`: the same inputs as the flags, plus per-preset overrides.
 
 use crate::error::{Error, Result};
+use crate::identity::IdentityMode;
 use crate::overrides::PresetOverrides;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -26,6 +27,10 @@ pub struct ConfigFile {
     /// The cluster's Kubernetes minor version, e.g. `1.31`: sets the cluster-autoscaler image
     /// to the matching release.
     pub kubernetes_version: Option<String>,
+    /// How pods get their roles: `irsa` (default), `pod-identity` or `both` (for a migration).
+    /// `--mode` wins; a preset's own `identityMode` wins over both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_mode: Option<IdentityMode>,
     /// Tags put on every role irsagen manages (the guide's "Tag Resources" practice).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
@@ -56,6 +61,9 @@ pub struct ClusterEntry {
     pub oidc_issuer: Option<String>,
     /// Kubernetes minor version of this cluster, e.g. `1.31`.
     pub kubernetes_version: Option<String>,
+    /// `irsa`, `pod-identity` or `both` for this cluster, over the top-level `identityMode`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_mode: Option<IdentityMode>,
     /// Tags added to the top-level ones for this cluster's roles.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
@@ -116,6 +124,7 @@ impl ConfigFile {
                 .kubernetes_version
                 .clone()
                 .or_else(|| self.kubernetes_version.clone()),
+            identity_mode: entry.identity_mode.or(self.identity_mode),
             tags,
             presets: merge_presets(name, self.presets.as_ref(), entry)?,
             clusters: None,

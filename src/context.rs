@@ -175,6 +175,15 @@ impl Context {
         check(inputs, true).map(|_| ())
     }
 
+    /// `arn:<partition>:eks:<region>:<account>:cluster/<name>`: the cluster's ARN, which EKS
+    /// puts in Pod Identity's `eks-cluster-arn` session tag.
+    pub fn eks_cluster_arn(&self) -> String {
+        format!(
+            "arn:{}:eks:{}:{}:cluster/{}",
+            self.partition, self.region, self.account, self.cluster
+        )
+    }
+
     /// `arn:<partition>:iam::<account>:<resource>`.
     pub fn iam_arn(&self, resource: &str) -> String {
         format!("arn:{}:iam::{}:{resource}", self.partition, self.account)

@@ -9,6 +9,7 @@
 use crate::component::ServiceAccountRef;
 use crate::context::OidcProvider;
 use crate::error::{Error, Result};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -37,8 +38,8 @@ pub enum Mechanism {
 }
 
 /// Which mechanisms a cluster (or a preset) uses: `irsa`, `pod-identity`, or `both` during a
-/// migration. Only [`IdentityMode::Irsa`] is rendered so far.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// migration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum IdentityMode {
     /// Today's output.
@@ -139,14 +140,107 @@ pub fn irsa_statement(provider: &OidcProvider, subject: &str) -> Value {
     })
 }
 
-/// The role's trust policy for `mode`. Key order is the rendered file's order (serde_json keeps
-/// insertion order), so the template serializes this value as it is.
-pub fn trust_policy(_mode: IdentityMode, provider: &OidcProvider, subject: &str) -> Value {
-    // Pod Identity's statement joins here; until then every mode trusts through IRSA.
+/// The service principal EKS Pod Identity assumes roles as.
+pub const POD_IDENTITY_PRINCIPAL: &str = "pods.eks.amazonaws.com";
+
+/// The EKS addon that runs the Pod Identity agent on every node.
+pub const POD_IDENTITY_AGENT_ADDON: &str = "eks-pod-identity-agent";
+
+/// The actions a Pod Identity trust allows: the agent assumes the role and tags the session.
+pub const POD_IDENTITY_ACTIONS: [&str; 2] = ["sts:AssumeRole", "sts:TagSession"];
+
+/// Global condition key: the account of the EKS cluster whose agent asks (set by the service,
+/// so it holds with session tags disabled too).
+pub const SOURCE_ACCOUNT_KEY: &str = "aws:SourceAccount";
+
+/// The session tags EKS sets on a Pod Identity session ("Enable or disable session tags" in the
+/// EKS user guide), as trust-policy condition keys. The scoped trust conditions on these.
+pub mod session_tag {
+    /// The cluster's ARN.
+    pub const CLUSTER_ARN: &str = "aws:RequestTag/eks-cluster-arn";
+    /// The pod's namespace.
+    pub const NAMESPACE: &str = "aws:RequestTag/kubernetes-namespace";
+    /// The pod's ServiceAccount.
+    pub const SERVICE_ACCOUNT: &str = "aws:RequestTag/kubernetes-service-account";
+}
+
+/// How far a Pod Identity trust reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PodIdentityTrust {
+    /// This account, cluster, namespace and ServiceAccount (the session tags EKS sets).
+    #[default]
+    Scoped,
+    /// Any cluster's Pod Identity in this account: for a role shared by clusters. eksctl and
+    /// the EKS console build this form; any association in the account can then use the role.
+    Unscoped,
+}
+
+impl PodIdentityTrust {
+    /// Every accepted spelling, for messages.
+    pub const NAMES: [&'static str; 2] = ["scoped", "unscoped"];
+
+    /// Parses `value` given in `field`.
+    pub fn parse(field: &str, value: &str) -> Result<Self> {
+        match value {
+            "scoped" => Ok(PodIdentityTrust::Scoped),
+            "unscoped" => Ok(PodIdentityTrust::Unscoped),
+            _ => Err(Error::invalid(
+                field,
+                value,
+                format!("must be one of {}", Self::NAMES.join(", ")),
+            )),
+        }
+    }
+}
+
+/// What a Pod Identity trust statement names: the account, the cluster and the ServiceAccount.
+#[derive(Debug, Clone, Copy)]
+pub struct PodIdentityScope<'a> {
+    /// The cluster's account.
+    pub account: &'a str,
+    /// `arn:<partition>:eks:<region>:<account>:cluster/<name>`.
+    pub cluster_arn: &'a str,
+    /// The ServiceAccount the pods run as.
+    pub service_account: &'a ServiceAccountRef,
+    /// Scoped (default) or unscoped.
+    pub trust: PodIdentityTrust,
+}
+
+/// The Pod Identity trust statement: `pods.eks.amazonaws.com` may assume and tag, from this
+/// account; scoped, only for sessions EKS tagged with this cluster, namespace and ServiceAccount.
+pub fn pod_identity_statement(scope: &PodIdentityScope<'_>) -> Value {
+    let mut equals = serde_json::Map::new();
+    equals.insert(SOURCE_ACCOUNT_KEY.into(), json!(scope.account));
+    if scope.trust == PodIdentityTrust::Scoped {
+        equals.insert(session_tag::CLUSTER_ARN.into(), json!(scope.cluster_arn));
+        equals.insert(session_tag::NAMESPACE.into(), json!(scope.service_account.namespace));
+        equals.insert(session_tag::SERVICE_ACCOUNT.into(), json!(scope.service_account.name));
+    }
     json!({
-        "Version": POLICY_VERSION,
-        "Statement": [irsa_statement(provider, subject)],
+        "Effect": "Allow",
+        "Principal": {"Service": POD_IDENTITY_PRINCIPAL},
+        "Action": POD_IDENTITY_ACTIONS,
+        "Condition": {"StringEquals": equals},
     })
+}
+
+/// The role's trust policy for `mode`: IRSA's statement first, then Pod Identity's. `None` when
+/// the mode needs IRSA and the OIDC provider is unknown (Pod Identity alone needs no issuer).
+/// Key order is the rendered file's order (serde_json keeps insertion order), so the template
+/// serializes this value as it is.
+pub fn trust_policy(mode: IdentityMode, provider: Option<&OidcProvider>, pod: &PodIdentityScope<'_>) -> Option<Value> {
+    let mut statements = Vec::new();
+    for m in mode.mechanisms() {
+        statements.push(match m {
+            Mechanism::Irsa => irsa_statement(provider?, &pod.service_account.subject()),
+            Mechanism::PodIdentity => pod_identity_statement(pod),
+        });
+    }
+    Some(json!({
+        "Version": POLICY_VERSION,
+        "Statement": statements,
+    }))
 }
 
 /// The ServiceAccount annotations IRSA needs for `role_arn`.
@@ -202,9 +296,33 @@ mod tests {
         assert_eq!(k.aud, "oidc.eks.us-east-1.amazonaws.com/id/EX:aud");
     }
 
+    fn sa() -> ServiceAccountRef {
+        ServiceAccountRef {
+            namespace: "ns".into(),
+            name: "sa".into(),
+        }
+    }
+
+    const CLUSTER_ARN: &str = "arn:aws:eks:us-east-1:123456789012:cluster/c";
+
+    fn scope(sa: &ServiceAccountRef, trust: PodIdentityTrust) -> PodIdentityScope<'_> {
+        PodIdentityScope {
+            account: "123456789012",
+            cluster_arn: CLUSTER_ARN,
+            service_account: sa,
+            trust,
+        }
+    }
+
     #[test]
     fn trust_value_has_one_exact_statement_in_file_order() {
-        let t = trust_policy(IdentityMode::Irsa, &provider(), "system:serviceaccount:ns:sa");
+        let sa = sa();
+        let t = trust_policy(
+            IdentityMode::Irsa,
+            Some(&provider()),
+            &scope(&sa, PodIdentityTrust::Scoped),
+        )
+        .unwrap();
         assert_eq!(
             t,
             json!({"Version": "2012-10-17", "Statement": [{
@@ -227,6 +345,78 @@ mod tests {
             .collect();
         assert!(cond[0].ends_with(":sub") && cond[1].ends_with(":aud"), "{cond:?}");
         assert_eq!(t.as_object().unwrap().keys().next().unwrap(), "Version");
+    }
+
+    fn pod_statement(conditions: Value) -> Value {
+        json!({
+            "Effect": "Allow",
+            "Principal": {"Service": "pods.eks.amazonaws.com"},
+            "Action": ["sts:AssumeRole", "sts:TagSession"],
+            "Condition": {"StringEquals": conditions},
+        })
+    }
+
+    #[test]
+    fn pod_identity_trust_is_scoped_by_the_session_tags_eks_sets() {
+        let sa = sa();
+        let t = trust_policy(IdentityMode::PodIdentity, None, &scope(&sa, PodIdentityTrust::Scoped)).unwrap();
+        assert_eq!(
+            t,
+            json!({"Version": "2012-10-17", "Statement": [pod_statement(json!({
+                "aws:SourceAccount": "123456789012",
+                "aws:RequestTag/eks-cluster-arn": CLUSTER_ARN,
+                "aws:RequestTag/kubernetes-namespace": "ns",
+                "aws:RequestTag/kubernetes-service-account": "sa",
+            }))]})
+        );
+        let cond: Vec<&String> = t["Statement"][0]["Condition"]["StringEquals"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect();
+        assert_eq!(cond[0], "aws:SourceAccount");
+    }
+
+    #[test]
+    fn unscoped_pod_identity_trust_keeps_only_the_account() {
+        let sa = sa();
+        let t = trust_policy(IdentityMode::PodIdentity, None, &scope(&sa, PodIdentityTrust::Unscoped)).unwrap();
+        assert_eq!(
+            t["Statement"],
+            json!([pod_statement(json!({"aws:SourceAccount": "123456789012"}))])
+        );
+    }
+
+    #[test]
+    fn both_has_irsa_first_then_pod_identity_and_needs_the_issuer() {
+        let sa = sa();
+        let s = scope(&sa, PodIdentityTrust::Scoped);
+        let t = trust_policy(IdentityMode::Both, Some(&provider()), &s).unwrap();
+        let st = t["Statement"].as_array().unwrap();
+        assert_eq!(st.len(), 2);
+        assert_eq!(st[0], irsa_statement(&provider(), "system:serviceaccount:ns:sa"));
+        assert_eq!(st[1], pod_identity_statement(&s));
+        assert_eq!(trust_policy(IdentityMode::Both, None, &s), None);
+        assert_eq!(trust_policy(IdentityMode::Irsa, None, &s), None);
+    }
+
+    #[test]
+    fn pod_identity_trust_parses_and_names_the_choices() {
+        assert_eq!(
+            PodIdentityTrust::parse("f", "unscoped").unwrap(),
+            PodIdentityTrust::Unscoped
+        );
+        assert_eq!(
+            PodIdentityTrust::parse("f", "scoped").unwrap(),
+            PodIdentityTrust::Scoped
+        );
+        let e = PodIdentityTrust::parse("presets.x.podIdentityTrust", "open")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("podIdentityTrust") && e.contains("open") && e.contains("scoped, unscoped"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use crate::config::ConfigFile;
 use crate::context::ClusterInputs;
 use crate::error::Result;
+use crate::identity::IdentityMode;
 use crate::overrides::{self, PresetOverrides, Selection};
 use crate::preset::DEFAULT_PRESETS;
 use std::collections::BTreeMap;
@@ -18,6 +19,8 @@ pub struct Inputs {
     pub sets: Vec<String>,
     /// The config file, if one was given.
     pub config: Option<ConfigFile>,
+    /// `--mode`: the cluster's identity mode, over the config file's `identityMode`.
+    pub mode: Option<String>,
 }
 
 impl Inputs {
@@ -63,6 +66,11 @@ impl Inputs {
                 ),
             ));
         }
+        // The cluster's mode is each preset's default; a preset's own `identityMode` wins.
+        let cluster_mode = match &self.mode {
+            Some(m) => Some(IdentityMode::parse("--mode", m)?),
+            None => self.config.as_ref().and_then(|c| c.identity_mode),
+        };
         let mut sets: BTreeMap<String, PresetOverrides> = BTreeMap::new();
         for s in &self.sets {
             overrides::apply_set(&mut sets, s)?;
@@ -78,7 +86,8 @@ impl Inputs {
             .into_iter()
             .map(|n| {
                 let base = file_map.get(&n).cloned().unwrap_or_default();
-                let merged = overrides::merge(&base, &sets.get(&n).cloned().unwrap_or_default());
+                let mut merged = overrides::merge(&base, &sets.get(&n).cloned().unwrap_or_default());
+                merged.identity_mode = merged.identity_mode.or(cluster_mode);
                 (n, merged)
             })
             .collect())

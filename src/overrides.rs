@@ -1,6 +1,7 @@
 //! Per-preset overrides: from the config file's `presets:` map and from `--set PRESET.FIELD=VALUE`.
 
 use crate::error::{Error, Result};
+use crate::identity::{IdentityMode, PodIdentityTrust};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -108,11 +109,25 @@ pub struct PresetOverrides {
     /// into the rendered values. They may add keys, not change irsagen's (identity, region, …).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub helm_values: BTreeMap<String, serde_json::Value>,
+    /// `irsa`, `pod-identity` or `both`: this preset's mechanism, over the cluster's
+    /// (`--mode` / `identityMode:`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_mode: Option<IdentityMode>,
+    /// Pod Identity trust: `scoped` (default: this account, cluster, namespace and
+    /// ServiceAccount, by the session tags EKS sets) or `unscoped` (any cluster of the account,
+    /// for a role shared by clusters; irsagen warns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_identity_trust: Option<PodIdentityTrust>,
+    /// `true`: the Pod Identity association is created with session tags disabled. Only with
+    /// `podIdentityTrust: unscoped`: the scoped trust conditions on those tags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disable_session_tags: Option<bool>,
 }
 
 /// The fields `--set` accepts, for error messages.
 const SET_FIELDS: &str = "namespace, serviceAccount, roleName, policyName, tags.KEY, serviceAccountCreatedBy, chartLayout, \
-     releaseNamespace, extraPolicyArns, installSource, policyVariant, helmValues.KEY[.KEY…]";
+     releaseNamespace, extraPolicyArns, installSource, policyVariant, helmValues.KEY[.KEY…], identityMode, \
+     podIdentityTrust, disableSessionTags";
 
 /// Applies one `--set PRESET.FIELD=VALUE` to the map of overrides.
 pub fn apply_set(map: &mut BTreeMap<String, PresetOverrides>, spec: &str) -> Result<()> {
@@ -151,6 +166,21 @@ pub fn apply_set(map: &mut BTreeMap<String, PresetOverrides>, spec: &str) -> Res
                         format!("--set {path}"),
                         value,
                         "must be `eksctl`, `helm` or `addon`",
+                    ));
+                }
+            })
+        }
+        "identityMode" => o.identity_mode = Some(IdentityMode::parse(&format!("--set {path}"), &value)?),
+        "podIdentityTrust" => o.pod_identity_trust = Some(PodIdentityTrust::parse(&format!("--set {path}"), &value)?),
+        "disableSessionTags" => {
+            o.disable_session_tags = Some(match value.as_str() {
+                "true" => true,
+                "false" => false,
+                _ => {
+                    return Err(Error::invalid(
+                        format!("--set {path}"),
+                        value,
+                        "must be `true` or `false`",
                     ));
                 }
             })
@@ -263,6 +293,9 @@ pub fn merge(base: &PresetOverrides, over: &PresetOverrides) -> PresetOverrides 
             }
             m
         },
+        identity_mode: over.identity_mode.or(base.identity_mode),
+        pod_identity_trust: over.pod_identity_trust.or(base.pod_identity_trust),
+        disable_session_tags: over.disable_session_tags.or(base.disable_session_tags),
     }
 }
 

@@ -5,6 +5,7 @@ use crate::bundle_check::Checker;
 use crate::component::{self, Component};
 use crate::context::Context;
 use crate::error::Result;
+use crate::identity::{Mechanism, POD_IDENTITY_AGENT_ADDON};
 use crate::overrides::PresetOverrides;
 use crate::preset::Catalog;
 use crate::templates::{Templates, ids};
@@ -53,6 +54,15 @@ struct ComponentView<'a> {
     renders_service_account: bool,
     /// From [`Component::service_account_created_by`]: the chart's `rbac.serviceAccount.create`.
     chart_creates_service_account: bool,
+    /// From [`Component::identity_mode`]: IRSA binds (role-arn annotation, OIDC trust).
+    uses_irsa: bool,
+    /// From [`Component::identity_mode`]: an EKS Pod Identity association binds.
+    uses_pod_identity: bool,
+    /// The association belongs to the component's EKS addon (its `podIdentityAssociations`),
+    /// not to `iam.podIdentityAssociations`: the addon creates its own ServiceAccount.
+    pod_identity_on_addon: bool,
+    /// The ServiceAccount annotations the mode needs (none without IRSA).
+    annotations: BTreeMap<String, String>,
 }
 
 fn tag_list(tags: &BTreeMap<String, String>) -> Vec<Tag<'_>> {
@@ -74,6 +84,10 @@ impl<'a> ComponentView<'a> {
             eksctl_tags: component::eksctl_tags(&c.tags),
             renders_service_account: c.service_account_created_by.renders_manifest(),
             chart_creates_service_account: c.service_account_created_by.by_chart(),
+            uses_irsa: c.uses(Mechanism::Irsa),
+            uses_pod_identity: c.uses(Mechanism::PodIdentity),
+            pod_identity_on_addon: c.uses(Mechanism::PodIdentity) && c.addon.is_some(),
+            annotations: c.service_account_annotations(),
         }
     }
 }
@@ -164,7 +178,7 @@ impl Renderer {
             None,
             self.templates.render(
                 ids::EKSCTL_CONFIG,
-                context! { ctx => ctx_v.clone(), components => all.clone() },
+                context! { ctx => ctx_v.clone(), components => all.clone(), pod_identity_agent => POD_IDENTITY_AGENT_ADDON },
             )?,
         );
         add(
@@ -173,7 +187,7 @@ impl Renderer {
             None,
             self.templates.render(
                 ids::SETUP_SCRIPT,
-                context! { ctx => ctx_v.clone(), components => all.clone() },
+                context! { ctx => ctx_v.clone(), components => all.clone(), pod_identity_agent => POD_IDENTITY_AGENT_ADDON },
             )?,
         );
         out.sort_by(|a, b| a.path.cmp(&b.path));
@@ -188,7 +202,7 @@ impl Renderer {
         files.sort_by(|a, b| a["path"].cmp(&b["path"]));
         let readme = self.templates.render(
             ids::README,
-            context! { ctx => ctx_v, components => all, files => files },
+            context! { ctx => ctx_v, components => all, files => files, pod_identity_agent => POD_IDENTITY_AGENT_ADDON },
         )?;
         out.push(Artifact {
             path: layout::README.into(),

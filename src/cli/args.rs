@@ -70,6 +70,9 @@ pub struct InputArgs {
     /// The cluster's Kubernetes minor version (e.g. 1.31): picks the matching cluster-autoscaler image.
     #[arg(long, value_name = "1.NN")]
     pub kubernetes_version: Option<String>,
+    /// How pods get their roles: irsa (default), pod-identity, or both (for a migration).
+    #[arg(long, value_name = "MODE")]
+    pub mode: Option<String>,
     /// Preset to render (repeatable; default: cluster-autoscaler, ebs-csi-driver, efs-csi-driver).
     #[arg(long = "preset", value_name = "NAME")]
     pub presets: Vec<String>,

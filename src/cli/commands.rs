@@ -55,7 +55,12 @@ fn bundle(args: &InputArgs, for_eksctl: bool) -> Result<(Bundle, AwsOptions)> {
     };
     let (cluster, selection, aws_opts) = gather(args, config)?;
     let ctx = Context::new(&cluster)?;
-    Ok((renderer(args, for_eksctl)?.render(&ctx, &selection)?, aws_opts))
+    let bundle = renderer(args, for_eksctl)?.render(&ctx, &selection)?;
+    // On stderr, so a render to stdout stays the files alone.
+    for w in bundle.components.iter().filter_map(|c| c.warning()) {
+        eprintln!("warning: {w}");
+    }
+    Ok((bundle, aws_opts))
 }
 
 /// The renderer of these inputs (`--presets-dir`, `--templates-dir`); see [`bundle`] for `for_eksctl`.
@@ -84,6 +89,7 @@ pub(super) fn gather(args: &InputArgs, config: Option<ConfigFile>) -> Result<(Cl
         presets: args.presets.clone(),
         sets: args.sets.clone(),
         config,
+        mode: args.mode.clone(),
     };
     let cluster = inputs.cluster();
     let selection = inputs.selection()?;

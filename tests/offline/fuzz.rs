@@ -246,6 +246,7 @@ fn through_the_pipeline(
             presets: vec![],
             sets,
             config: Some(config),
+            mode: None,
         };
         let mut c = inputs.cluster();
         let selection = inputs.selection()?;

@@ -12,6 +12,7 @@ mod fleet;
 mod fuzz;
 mod gitops;
 mod guide;
+mod identity_modes;
 mod kube_plan;
 mod long_names;
 mod output_folder;

@@ -650,7 +650,10 @@ impl Paused {
         let mut lines = Vec::new();
         let deadline = Instant::now() + LIMIT;
         loop {
-            match self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            match self
+                .lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
                 Ok(line) => lines.push(line),
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
                 Err(mpsc::RecvTimeoutError::Timeout) => panic!("stderr not closed within {LIMIT:?}"),

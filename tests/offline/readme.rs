@@ -216,3 +216,23 @@ fn readme_fleet_example_renders_every_cluster_and_checks_clean() {
     }
     assert_eq!(policies(&dir.path().join("rendered/smallest-dev")), ["ebs-csi-driver"]);
 }
+
+/// The migration example: both renders, in order, into one folder; each a complete bundle.
+#[test]
+fn readme_migration_example_renders_both_stages() {
+    let cmds = commands(&block(&readme(), "migration"));
+    assert_eq!(cmds.len(), 2, "{cmds:?}");
+    let dir = tempfile::tempdir().unwrap();
+    for (cmd, pod_identity_only) in cmds.iter().zip([false, true]) {
+        let words: Vec<&str> = cmd.split_whitespace().collect();
+        assert_eq!(words[0], "irsagen");
+        run_in(dir.path(), &words[1..]);
+        let trust = std::fs::read_to_string(dir.path().join("rendered/iam/ebs-csi-driver/trust-policy.json")).unwrap();
+        assert!(trust.contains("pods.eks.amazonaws.com"), "{trust}");
+        assert_eq!(
+            !trust.contains("AssumeRoleWithWebIdentity"),
+            pod_identity_only,
+            "{trust}"
+        );
+    }
+}

@@ -71,6 +71,18 @@ fn is_shellcheck_clean_in_every_variant() {
             "--set",
             "cluster-autoscaler.chartLayout=standalone",
         ],
+        &["--mode", "pod-identity"],
+        &["--mode", "both"],
+        &[
+            "--mode",
+            "pod-identity",
+            "--set",
+            "efs-csi-driver.installSource=addon",
+            "--set",
+            "cluster-autoscaler.podIdentityTrust=unscoped",
+            "--set",
+            "cluster-autoscaler.disableSessionTags=true",
+        ],
     ] {
         let (_t, p) = script_path(extra);
         shellcheck(&p);

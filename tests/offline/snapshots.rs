@@ -21,6 +21,32 @@ fn every_preset_every_artifact() {
     });
 }
 
+/// Every preset × mode × artifact for the non-default modes (the `irsa` ones are
+/// [`every_preset_every_artifact`], unchanged).
+#[test]
+fn every_preset_every_mode_every_artifact() {
+    use irsagen::identity::IdentityMode;
+    let settings = insta_settings();
+    settings.bind(|| {
+        insta::glob!("../../presets", "*.yaml", |path| {
+            let preset = path.file_stem().unwrap().to_str().unwrap().to_string();
+            for mode in [IdentityMode::PodIdentity, IdentityMode::Both] {
+                let o = PresetOverrides {
+                    identity_mode: Some(mode),
+                    ..Default::default()
+                };
+                let bundle = render(&guide_inputs(), &[(preset.clone(), o)]).unwrap();
+                for a in &bundle.artifacts {
+                    let name = format!("mode_{mode}__{preset}__{}", a.path.replace(['/', '.'], "_"));
+                    insta::with_settings!({ info => &a.path, description => format!("preset {preset}, guide cluster, --mode {mode}, artifact {}", a.path) }, {
+                        insta::assert_snapshot!(name, &a.content);
+                    });
+                }
+            }
+        });
+    });
+}
+
 #[test]
 fn the_guide_bundle_as_one_snapshot() {
     insta_settings().bind(|| {

@@ -302,6 +302,7 @@ mod tests {
                     content: content.to_string(),
                 })
                 .collect(),
+            selection: Default::default(),
         }
     }
 

@@ -23,8 +23,11 @@ pub use verify::decide as verify_decide;
 
 use super::client::{CallStats, Clients};
 use super::execute::ExecReport;
-use crate::component::{MANAGED_BY_KEY, MANAGED_BY_VALUE};
+use crate::bundle::Bundle;
+use crate::component::{Component, MANAGED_BY_KEY, MANAGED_BY_VALUE};
 use crate::error::Result;
+use crate::identity::Mechanism;
+use crate::overrides::SaCreator;
 use crate::report::Check;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -59,6 +62,78 @@ impl DesiredAssociation {
         let mut t = self.tags.clone();
         t.insert(MANAGED_BY_KEY.to_string(), MANAGED_BY_VALUE.to_string());
         t
+    }
+}
+
+impl DesiredAssociation {
+    /// The model's association of `c` in `cluster`, one to one.
+    pub fn of(c: &Component, cluster: &str) -> Self {
+        let a = c.pod_identity_association(cluster);
+        DesiredAssociation {
+            preset: c.preset.clone(),
+            cluster: a.cluster,
+            namespace: a.namespace,
+            service_account: a.service_account,
+            role_arn: a.role_arn,
+            tags: a.tags,
+        }
+    }
+}
+
+/// The associations a bundle wants, split by who makes them. Only components whose mode uses
+/// Pod Identity have one; in `irsa` mode both lists are empty and no EKS call is made.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BundleAssociations {
+    /// Created and kept by `apply --aws`.
+    pub applied: Vec<DesiredAssociation>,
+    /// Of addon-managed controllers (EBS CSI): the addon's own `podIdentityAssociations` makes
+    /// them and EKS then lets only the addon change them (`ownerArn`), so apply leaves them to
+    /// the addon; verify still checks they exist and give this role.
+    pub by_addon: Vec<DesiredAssociation>,
+}
+
+impl BundleAssociations {
+    /// From the bundle's components, in the bundle's (preset) order.
+    pub fn of(bundle: &Bundle) -> Self {
+        let mut out = BundleAssociations::default();
+        for c in bundle
+            .components
+            .iter()
+            .filter(|c| c.identity_mode.uses(Mechanism::PodIdentity))
+        {
+            let d = DesiredAssociation::of(c, &bundle.context.cluster);
+            if c.service_account_created_by == SaCreator::Addon {
+                out.by_addon.push(d);
+            } else {
+                out.applied.push(d);
+            }
+        }
+        out
+    }
+
+    /// No component uses Pod Identity.
+    pub fn is_empty(&self) -> bool {
+        self.applied.is_empty() && self.by_addon.is_empty()
+    }
+
+    /// Every association, for verify: applied ones first, then the addons'.
+    pub fn all(&self) -> Vec<DesiredAssociation> {
+        self.applied.iter().chain(&self.by_addon).cloned().collect()
+    }
+
+    /// Plan lines for the associations apply leaves to their addon.
+    pub fn addon_notes(&self) -> Vec<String> {
+        self.by_addon
+            .iter()
+            .map(|d| {
+                format!(
+                    "  association {} [{}]: left to its EKS addon (set the role in the addon's podIdentityAssociations, \
+                     as the rendered eksctl config does); verify checks it",
+                    d.key(),
+                    d.preset
+                )
+            })
+            .collect()
     }
 }
 

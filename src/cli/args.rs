@@ -39,6 +39,8 @@ pub enum Command {
     Apply(ApplyCmd),
     /// Check AWS IAM and/or the cluster against the bundle (the guide's Verify and Troubleshooting).
     Verify(VerifyCmd),
+    /// Print the stages of a migration from IRSA to EKS Pod Identity for the selected presets.
+    PlanMigration(PlanMigrationCmd),
     /// Print a shell completion script.
     Completions {
         /// Shell to complete for.
@@ -279,4 +281,12 @@ pub struct VerifyCmd {
     /// Output format.
     #[arg(long, short, value_enum, default_value = "text")]
     pub output: Format,
+}
+
+/// `plan-migration`.
+#[derive(Debug, Args)]
+pub struct PlanMigrationCmd {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub inputs: InputArgs,
 }

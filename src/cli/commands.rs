@@ -1,8 +1,8 @@
 //! Glue from parsed arguments to the library: build inputs, render, emit, apply, verify.
 
 use super::args::{
-    ApplyCmd, CheckFormat, Cli, Command, Format, InputArgs, PresetsCmd, PresetsSub, RenderCmd, TargetArgs, VerifyCmd,
-    WhoamiCmd,
+    ApplyCmd, CheckFormat, Cli, Command, Format, InputArgs, PlanMigrationCmd, PresetsCmd, PresetsSub, RenderCmd,
+    TargetArgs, VerifyCmd, WhoamiCmd,
 };
 use irsagen::aws::{self, AwsOptions};
 use irsagen::bundle::Bundle;
@@ -27,6 +27,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Whoami(cmd) => whoami(cmd),
         Command::Apply(cmd) => apply(cmd),
         Command::Verify(cmd) => verify(cmd),
+        Command::PlanMigration(cmd) => plan_migration(cmd),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "irsagen", &mut std::io::stdout());
@@ -349,10 +350,16 @@ fn verify(cmd: VerifyCmd) -> Result<i32> {
     }
     let (bundle, aws_opts) = bundle(&cmd.inputs, false)?;
     let others = || other_presets(&cmd.inputs, &bundle);
-    let checks = verify_checks(&cmd, &bundle, aws_opts, &cmd.target, others)?;
+    let (checks, migration) = verify_checks(&cmd, &bundle, aws_opts, &cmd.target, others)?;
     match cmd.output {
         Format::Text => print!("{}", report::to_text(&checks)),
         Format::Json => print!("{}", report::to_json(&checks)),
+    }
+    // The migration stage goes beside the report: on stdout in text, on stderr with JSON (which
+    // stays one document).
+    match cmd.output {
+        Format::Text => print!("{migration}"),
+        Format::Json => eprint!("{migration}"),
     }
     let failed = report::failures(&checks);
     if failed > 0 {
@@ -365,13 +372,14 @@ fn verify(cmd: VerifyCmd) -> Result<i32> {
 }
 
 /// Runs one bundle's (one cluster's) checks; `others` gives the presets a subset verify leaves out.
+/// Also returns, for presets using Pod Identity, one line each with the stage of its migration.
 pub(super) fn verify_checks(
     cmd: &VerifyCmd,
     bundle: &Bundle,
     aws_opts: AwsOptions,
     target: &TargetArgs,
     others: impl FnOnce() -> Result<kube::subset::Others>,
-) -> Result<Vec<report::Check>> {
+) -> Result<(Vec<report::Check>, String)> {
     let aws_opts = with_timeout(aws_opts, target);
     let (do_aws, do_kube) = targets(target);
     let rt = runtime()?;
@@ -381,6 +389,15 @@ pub(super) fn verify_checks(
         eprintln!("aws: {} API calls ({} writes)", stats.calls, stats.writes);
         checks.extend(aws_checks);
     }
+    let migrating = bundle
+        .components
+        .iter()
+        .any(|c| c.identity_mode.uses(irsagen::identity::Mechanism::PodIdentity));
+    let observed = if do_kube && migrating {
+        Some(rt.block_on(kube::observe(&kube_options(target), bundle))?)
+    } else {
+        None
+    };
     if do_kube {
         let flags = kube::VerifyFlags {
             exec_test: cmd.exec_test,
@@ -389,5 +406,59 @@ pub(super) fn verify_checks(
         };
         checks.extend(rt.block_on(kube::verify_with(&kube_options(target), bundle, &flags))?);
     }
-    Ok(checks)
+    let migration = if migrating {
+        migration_lines(bundle, &checks, do_aws, observed.as_ref())
+    } else {
+        String::new()
+    };
+    Ok((checks, migration))
+}
+
+/// One line per preset using Pod Identity: the stage of its migration, from the AWS checks (the
+/// association) and the cluster's state (annotation, pods).
+fn migration_lines(
+    bundle: &Bundle,
+    checks: &[report::Check],
+    did_aws: bool,
+    observed: Option<&std::collections::BTreeMap<String, (bool, Vec<kube::credentials::SaPod>)>>,
+) -> String {
+    use irsagen::migration::{Observed, stage};
+    let mut s = String::new();
+    for c in &bundle.components {
+        if !c.identity_mode.uses(irsagen::identity::Mechanism::PodIdentity) {
+            continue;
+        }
+        let association = did_aws.then(|| {
+            checks.iter().any(|k| {
+                k.name == "pod-identity-association"
+                    && k.preset.as_deref() == Some(c.preset.as_str())
+                    && k.status == report::Status::Pass
+            })
+        });
+        let live = observed.and_then(|o| o.get(&c.preset));
+        let o = Observed {
+            association,
+            annotation: live.map(|l| l.0),
+            pods: live.map(|l| l.1.clone()),
+        };
+        s.push_str(&format!("migration: {} {}\n", c.preset, stage(&o).describe()));
+    }
+    s
+}
+
+fn plan_migration(cmd: PlanMigrationCmd) -> Result<i32> {
+    let (bundle, _) = bundle(&cmd.inputs, false)?;
+    let presets: Vec<(String, String)> = bundle
+        .components
+        .iter()
+        .map(|c| (c.preset.clone(), c.service_account.to_string()))
+        .collect();
+    // The same inputs, for the commands the stages print.
+    let args: Vec<String> = std::env::args()
+        .skip_while(|a| a != "plan-migration")
+        .skip(1)
+        .map(|a| irsagen::templates::shell_quote(&a))
+        .collect();
+    print!("{}", irsagen::migration::plan_text(&presets, &args.join(" ")));
+    Ok(0)
 }

@@ -258,7 +258,10 @@ pub fn verify(cmd: &VerifyCmd) -> Result<i32> {
     let (renderer, targets) = targets(&cmd.inputs, &cmd.target, &cmd.fleet, "verify")?;
     let checks_of = |t: &Target| {
         let others = || Ok(kube::subset::others(&renderer.catalog, &t.bundle, &t.overrides));
-        commands::verify_checks(cmd, &t.bundle, t.aws_opts.clone(), &t.target, others)
+        let (checks, migration) = commands::verify_checks(cmd, &t.bundle, t.aws_opts.clone(), &t.target, others)?;
+        // Beside the per-cluster reports, on stderr: stdout may be one JSON document.
+        eprint!("{migration}");
+        Ok::<_, Error>(checks)
     };
     let failed_checks = |checks: &[report::Check]| match report::failures(checks) {
         0 => Ok(0),

@@ -8,6 +8,7 @@ use super::ApplyFlags;
 use super::objects::{self, Desired};
 use crate::bundle::{ArtifactKind, Bundle};
 use crate::error::{Error, Result};
+use crate::identity::Mechanism;
 use kube::api::DynamicObject;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -31,8 +32,27 @@ impl Wanted {
                 .map(Desired::from_artifact)
                 .collect::<Result<Vec<_>>>()
         };
+        let mut service_accounts = parse(ArtifactKind::ServiceAccount)?;
+        for d in &mut service_accounts {
+            let pod_identity_only = bundle
+                .components
+                .iter()
+                .find(|c| Some(&c.preset) == d.preset.as_ref())
+                .is_some_and(|c| !c.identity_mode.uses(Mechanism::Irsa));
+            // Without IRSA the ServiceAccount must not carry the annotation (it would take
+            // precedence). The rendered manifest has none in that mode; dropping it here keeps
+            // apply right whatever the template prints.
+            if pod_identity_only {
+                if let Some(a) = d.obj.metadata.annotations.as_mut() {
+                    a.remove(objects::ROLE_ARN);
+                }
+                if d.obj.metadata.annotations.as_ref().is_some_and(|a| a.is_empty()) {
+                    d.obj.metadata.annotations = None;
+                }
+            }
+        }
         Ok(Wanted {
-            service_accounts: parse(ArtifactKind::ServiceAccount)?,
+            service_accounts,
             patches: parse(ArtifactKind::ControllerPatch)?,
             pods: if flags.test_pods {
                 parse(ArtifactKind::TestPod)?
@@ -184,6 +204,29 @@ pub fn decide(wanted: &Wanted, observed: &Observed, flags: ApplyFlags) -> Result
     for d in &wanted.service_accounts {
         let live = observed.live(d).cloned();
         let (force, note) = match live.as_ref().and_then(role_arn) {
+            // Pod Identity alone: server-side apply drops the annotation when irsagen set it
+            // (the field is irsagen's and no longer sent); one set by someone else stays, and
+            // verify fails on it, since irsagen changes only what it manages.
+            Some(current) if d.role_arn().is_none() => {
+                let live = live.as_ref().expect("annotation read from the live object");
+                if annotation_is_ours(live) {
+                    (
+                        false,
+                        Some(format!("removes {}={current}: Pod Identity only", objects::ROLE_ARN)),
+                    )
+                } else {
+                    out.skipped.push(format!(
+                        "{} keeps {}={current}: set by another manager, irsagen does not remove it; it takes precedence \
+                         over Pod Identity: remove it (kubectl annotate sa {} -n {} {}-) and restart the pods",
+                        d.label(),
+                        objects::ROLE_ARN,
+                        d.name(),
+                        d.ns().unwrap_or_default(),
+                        objects::ROLE_ARN
+                    ));
+                    (false, None)
+                }
+            }
             Some(current) if Some(current.as_str()) != d.role_arn() => {
                 if !flags.force {
                     return Err(foreign_role_arn(d, &current));
@@ -237,6 +280,20 @@ pub fn decide(wanted: &Wanted, observed: &Observed, flags: ApplyFlags) -> Result
     }
     out.steps = steps;
     Ok(out)
+}
+
+/// Whether irsagen's field manager owns the role-arn annotation of a live object (so a server-side
+/// apply without it removes it).
+pub fn annotation_is_ours(live: &DynamicObject) -> bool {
+    let key = format!("f:{}", objects::ROLE_ARN);
+    live.metadata.managed_fields.iter().flatten().any(|m| {
+        m.manager.as_deref() == Some(super::client::FIELD_MANAGER)
+            && m.fields_v1
+                .as_ref()
+                .and_then(|f| f.0.pointer("/f:metadata/f:annotations"))
+                .and_then(|a| a.as_object())
+                .is_some_and(|a| a.contains_key(&key))
+    })
 }
 
 /// The role-arn annotation of a live object.

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub mod client;
+pub mod credentials;
 pub mod decide;
 pub mod errors;
 mod execute;
@@ -185,6 +186,17 @@ impl Default for VerifyFlags {
         }
     }
 }
+
+/// Per preset: whether its ServiceAccount carries the role-arn annotation, and the pods running
+/// as it with their credential variables (the migration stage's cluster half).
+pub async fn observe(
+    opts: &KubeOptions,
+    bundle: &Bundle,
+) -> Result<std::collections::BTreeMap<String, (bool, Vec<credentials::SaPod>)>> {
+    verify::observe(opts, bundle).await
+}
+
+pub use verify::exec_env_check;
 
 /// The guide's cluster checks; `exec_test` also runs the test pod.
 pub async fn verify(opts: &KubeOptions, bundle: &Bundle, exec_test: bool) -> Result<Vec<Check>> {

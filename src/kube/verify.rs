@@ -12,6 +12,7 @@
 
 use super::client::FIELD_MANAGER;
 use super::client::Kube;
+use super::credentials::{self, PodCredentials, SaPod};
 use super::errors::{self, Op};
 use super::objects::{Desired, ROLE_ARN};
 use super::subset;
@@ -19,6 +20,7 @@ use super::{KubeOptions, VerifyFlags};
 use crate::bundle::{Bundle, layout};
 use crate::component::{Component, ServiceAccountRef};
 use crate::error::Result;
+use crate::identity::{IdentityMode, Mechanism};
 use crate::overrides::SaCreator;
 use crate::report::Check;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -104,6 +106,8 @@ pub async fn verify(opts: &KubeOptions, bundle: &Bundle, flags: &VerifyFlags) ->
                     format!("ServiceAccount {want} exists"),
                 ));
                 checks.push(match arn {
+                    // Pod Identity alone: the annotation must be gone (it takes precedence).
+                    _ if !c.identity_mode.uses(Mechanism::Irsa) => credentials::annotation_check(c, arn.as_deref()),
                     None => Check::fail(
                         SCOPE,
                         p,
@@ -126,6 +130,10 @@ pub async fn verify(opts: &KubeOptions, bundle: &Bundle, flags: &VerifyFlags) ->
                     ),
                 });
             }
+        }
+        if c.identity_mode.uses(Mechanism::PodIdentity) {
+            let pods = sa_pods(&k, want).await?;
+            checks.extend(credentials::pods_check(c, c.identity_mode, &pods));
         }
         if let Some(dep) = &c.controller_patch {
             let api: Api<Deployment> = Api::namespaced(k.client.clone(), &want.namespace);
@@ -191,6 +199,83 @@ pub async fn verify(opts: &KubeOptions, bundle: &Bundle, flags: &VerifyFlags) ->
         }
     }
     Ok(checks)
+}
+
+/// The pods running as `sa`, with their credential variables.
+async fn sa_pods(k: &Kube, sa: &ServiceAccountRef) -> Result<Vec<SaPod>> {
+    let api: Api<Pod> = Api::namespaced(k.client.clone(), &sa.namespace);
+    let list = api.list(&ListParams::default()).await.map_err(|e| {
+        errors::map(
+            k,
+            Op {
+                verb: "list",
+                resource: "pods",
+                namespace: Some(&sa.namespace),
+            },
+            e,
+        )
+    })?;
+    Ok(credentials::pods_of(&list.items, &sa.name))
+}
+
+/// What the migration stage needs from the cluster, per preset: whether the ServiceAccount is
+/// annotated, and its pods.
+pub async fn observe(opts: &KubeOptions, bundle: &Bundle) -> Result<BTreeMap<String, (bool, Vec<SaPod>)>> {
+    let k = Kube::connect(opts, Some(&bundle.context)).await?;
+    let mut out = BTreeMap::new();
+    for c in &bundle.components {
+        let sa = &c.service_account;
+        let api: Api<ServiceAccount> = Api::namespaced(k.client.clone(), &sa.namespace);
+        let live = api.get_opt(&sa.name).await.map_err(|e| {
+            errors::map(
+                &k,
+                Op {
+                    verb: "get",
+                    resource: "serviceaccounts",
+                    namespace: Some(&sa.namespace),
+                },
+                e,
+            )
+        })?;
+        let annotated = live
+            .and_then(|s| s.metadata.annotations)
+            .is_some_and(|a| a.contains_key(ROLE_ARN));
+        out.insert(c.preset.clone(), (annotated, sa_pods(&k, sa).await?));
+    }
+    Ok(out)
+}
+
+/// `--exec-test`'s first look: the variables the mode's mechanism needs, in the running test
+/// pod (injected at admission by the EKS webhook). `Err`: the failure text.
+pub fn exec_env_check(mode: IdentityMode, creds: PodCredentials) -> std::result::Result<Mechanism, String> {
+    let want = match mode {
+        // The SDK takes web identity first, so in `both` the pod still assumes the role through IRSA.
+        IdentityMode::Irsa | IdentityMode::Both => Mechanism::Irsa,
+        IdentityMode::PodIdentity => Mechanism::PodIdentity,
+    };
+    let var = match want {
+        Mechanism::Irsa => credentials::IRSA_VARS[0],
+        Mechanism::PodIdentity => credentials::POD_IDENTITY_VAR,
+    };
+    match creds.mechanism() {
+        Some(m) if m == want => Ok(m),
+        Some(m) => Err(format!(
+            "the test pod uses {m:?} credentials, not {want:?} ({var} {}): remove the role-arn annotation and recreate the pod",
+            if creds.pod_identity {
+                "set, but IRSA's variables take precedence"
+            } else {
+                "missing"
+            }
+        )),
+        None => Err(format!(
+            "the test pod has no {var}: the webhook did not bind it ({}); apply the binding, then recreate the pod",
+            if want == Mechanism::Irsa {
+                "is the ServiceAccount annotated?"
+            } else {
+                "is there a Pod Identity association, and is the eks-pod-identity-agent addon installed?"
+            }
+        )),
+    }
 }
 
 fn describe(r: &ServiceAccountRef) -> String {
@@ -332,6 +417,9 @@ async fn run_test(k: &Kube, c: &Component, ns: &str, name: &str, timeout: Durati
         let status = pod.status.as_ref();
         let phase = status.and_then(|s| s.phase.clone()).unwrap_or_else(|| "Pending".into());
         if phase == "Running" {
+            if let Err(why) = exec_env_check(c.identity_mode, PodCredentials::of(&pod)) {
+                return Ok(fail(format!("test pod {ns}/{name}: {why}")));
+            }
             break;
         }
         let ended = phase == "Failed" || phase == "Succeeded";

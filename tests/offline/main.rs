@@ -17,6 +17,8 @@ mod kube_plan;
 mod long_names;
 mod output_folder;
 mod pod_identity_aws;
+mod pod_identity_kube;
+mod pod_identity_wiring;
 mod readme;
 mod scripts;
 mod setup_script;

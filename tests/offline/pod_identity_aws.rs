@@ -21,17 +21,17 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-const ENDPOINT: &str = "https://eks.us-east-1.amazonaws.com";
-const CLUSTER: &str = "smallest-cluster";
-const ASSOC_ID: &str = "a-0rjmgxq3tdynbzmxf";
-const ROLE: &str = "arn:aws:iam::123456789012:role/smallest-cluster-cluster-autoscaler";
+pub(crate) const ENDPOINT: &str = "https://eks.us-east-1.amazonaws.com";
+pub(crate) const CLUSTER: &str = "smallest-cluster";
+pub(crate) const ASSOC_ID: &str = "a-0rjmgxq3tdynbzmxf";
+pub(crate) const ROLE: &str = "arn:aws:iam::123456789012:role/smallest-cluster-cluster-autoscaler";
 const OLD_ROLE: &str = "arn:aws:iam::123456789012:role/old-autoscaler-role";
 const FOREIGN_ROLE: &str = "arn:aws:iam::123456789012:role/platform-autoscaler";
 const ASSOC_ARN: &str =
     "arn:aws:eks:us-east-1:123456789012:podidentityassociation/smallest-cluster/a-0rjmgxq3tdynbzmxf";
-const LIST: &str =
+pub(crate) const LIST: &str =
     "/clusters/smallest-cluster/pod-identity-associations?namespace=kube-system&serviceAccount=cluster-autoscaler";
-const ADDON: &str = "/clusters/smallest-cluster/addons/eks-pod-identity-agent";
+pub(crate) const ADDON: &str = "/clusters/smallest-cluster/addons/eks-pod-identity-agent";
 
 fn desired() -> DesiredAssociation {
     DesiredAssociation {
@@ -50,13 +50,13 @@ fn fixture(name: &str) -> String {
 }
 
 /// A request irsagen is expected to send: method, path with query, JSON body (if any).
-struct Expect {
-    method: &'static str,
-    path: String,
-    body: Option<Value>,
+pub(crate) struct Expect {
+    pub(crate) method: &'static str,
+    pub(crate) path: String,
+    pub(crate) body: Option<Value>,
 }
 
-fn get(path: &str) -> Expect {
+pub(crate) fn get(path: &str) -> Expect {
     Expect {
         method: "GET",
         path: path.to_string(),
@@ -64,7 +64,7 @@ fn get(path: &str) -> Expect {
     }
 }
 
-fn post(path: &str, body: Value) -> Expect {
+pub(crate) fn post(path: &str, body: Value) -> Expect {
     Expect {
         method: "POST",
         path: path.to_string(),
@@ -85,12 +85,12 @@ fn request(e: &Expect) -> http::Request<SdkBody> {
 }
 
 /// EKS's answer 200 with the fixture as body.
-fn ok(e: &Expect, fixture_name: &str) -> ReplayEvent {
+pub(crate) fn ok(e: &Expect, fixture_name: &str) -> ReplayEvent {
     respond(e, 200, None, fixture_name)
 }
 
 /// EKS's error answer: status, `x-amzn-ErrorType` as EKS sends it, the fixture as body.
-fn error(e: &Expect, status: u16, code: &str, fixture_name: &str) -> ReplayEvent {
+pub(crate) fn error(e: &Expect, status: u16, code: &str, fixture_name: &str) -> ReplayEvent {
     respond(e, status, Some(code), fixture_name)
 }
 
@@ -109,7 +109,7 @@ fn respond(e: &Expect, status: u16, code: Option<&str>, fixture_name: &str) -> R
 }
 
 /// Clients whose EKS answers come from `events`, in order, with irsagen's call counter.
-async fn replay(events: Vec<(Expect, ReplayEvent)>) -> (Clients, StaticReplayClient, Vec<Expect>) {
+pub(crate) async fn replay(events: Vec<(Expect, ReplayEvent)>) -> (Clients, StaticReplayClient, Vec<Expect>) {
     let (expects, events): (Vec<Expect>, Vec<ReplayEvent>) = events.into_iter().unzip();
     let http = StaticReplayClient::new(events);
     let sdk = aws_config::defaults(BehaviorVersion::latest())
@@ -130,32 +130,32 @@ async fn replay(events: Vec<(Expect, ReplayEvent)>) -> (Clients, StaticReplayCli
 
 /// Every expected request was sent, in order, with that method, path and JSON body, and
 /// nothing else was sent.
-fn assert_sent(http: &StaticReplayClient, expects: &[Expect]) {
+pub(crate) fn assert_sent(http: &StaticReplayClient, expects: &[Expect]) {
     http.assert_requests_match(&[]);
     let methods: Vec<String> = http.actual_requests().map(|r| r.method().to_string()).collect();
     let want: Vec<&str> = expects.iter().map(|e| e.method).collect();
     assert_eq!(methods, want);
 }
 
-fn addon_absent() -> (Expect, ReplayEvent) {
+pub(crate) fn addon_absent() -> (Expect, ReplayEvent) {
     let e = get(ADDON);
     let ev = error(&e, 404, "ResourceNotFoundException", "error-addon-not-found.json");
     (e, ev)
 }
 
-fn addon_active() -> (Expect, ReplayEvent) {
+pub(crate) fn addon_active() -> (Expect, ReplayEvent) {
     let e = get(ADDON);
     let ev = ok(&e, "describe-addon-active.json");
     (e, ev)
 }
 
-fn list(fixture_name: &str) -> (Expect, ReplayEvent) {
+pub(crate) fn list(fixture_name: &str) -> (Expect, ReplayEvent) {
     let e = get(LIST);
     let ev = ok(&e, fixture_name);
     (e, ev)
 }
 
-fn describe(fixture_name: &str) -> (Expect, ReplayEvent) {
+pub(crate) fn describe(fixture_name: &str) -> (Expect, ReplayEvent) {
     let e = get(&format!("/clusters/{CLUSTER}/pod-identity-associations/{ASSOC_ID}"));
     let ev = ok(&e, fixture_name);
     (e, ev)

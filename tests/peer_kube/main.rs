@@ -7,5 +7,6 @@
 mod apply;
 mod cli;
 mod errors;
+mod pod_identity;
 mod support;
 mod verify;

@@ -39,7 +39,7 @@ pub struct RoleState {
 }
 
 /// What IAM holds for a bundle's resources: the one read model of the plan
-/// ([`super::plan::decide`]) and of verify ([`super::verify::decide`]).
+/// (`plan::decide`) and of verify ([`super::verify::decide`]).
 #[derive(Debug, Clone)]
 pub struct IamState {
     /// STS GetCallerIdentity.

@@ -57,6 +57,9 @@ pub struct DesiredRole {
     pub subject: String,
     /// `<ns>/<name>`, for messages.
     pub service_account: String,
+    /// Whether the trust must let the cluster's OIDC provider in (modes `irsa` and `both`); in
+    /// `pod-identity` the trust names only `pods.eks.amazonaws.com`.
+    pub irsa: bool,
 }
 
 impl DesiredRole {
@@ -148,6 +151,7 @@ impl Desired {
                 policy_name: c.policy_name.clone(),
                 extra_policy_arns: c.extra_policy_arns.clone(),
                 subject: c.subject.clone(),
+                irsa: c.identity_mode.uses(crate::identity::Mechanism::Irsa),
                 service_account: c.service_account.to_string(),
             });
         }

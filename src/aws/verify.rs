@@ -285,7 +285,13 @@ fn role_checks(d: &Desired, r: &DesiredRole, live: Option<&RoleState>) -> Vec<Ch
                 .map(|n| Check::fail(SCOPE, preset, n, e.to_string(), fix.clone())),
         ),
         Ok(trust) => {
-            out.extend(trust_checks(&trust, d, r, &fix));
+            if r.irsa {
+                out.extend(trust_checks(&trust, d, r, &fix));
+            } else {
+                // No OIDC statement to inspect: the rendered Pod Identity statement (scoped by
+                // the session tags) must be there as rendered.
+                out.push(trust_rendered_present_check(&trust, r, &fix));
+            }
             out.push(trust_statements_check(&trust, r, &fix));
         }
     }
@@ -487,6 +493,33 @@ fn trust_statements_check(trust: &Value, r: &DesiredRole, fix: &str) -> Check {
             "a statement irsagen did not render can let other principals assume the role; remove it, or if it is \
              wanted, keep it out of roles irsagen manages; {fix}"
         ),
+    )
+}
+
+/// Every statement irsagen rendered is in the live trust (compared as canonical JSON): in
+/// `pod-identity` mode the one that lets `pods.eks.amazonaws.com` in with the session-tag scope.
+fn trust_rendered_present_check(trust: &Value, r: &DesiredRole, fix: &str) -> Check {
+    let live: Vec<Value> = policy_doc::statements(trust)
+        .into_iter()
+        .map(canonical_statement)
+        .collect();
+    let missing: Vec<String> = policy_doc::statements(&r.trust)
+        .into_iter()
+        .enumerate()
+        .filter(|(_, s)| !live.contains(&canonical_statement(s)))
+        .map(|(i, s)| describe_statement(i, s))
+        .collect();
+    Check::from_bool(
+        SCOPE,
+        Some(r.preset.as_str()),
+        "trust-pod-identity",
+        missing.is_empty(),
+        if missing.is_empty() {
+            "the rendered Pod Identity statement is there as rendered".to_string()
+        } else {
+            format!("rendered statements missing or changed: {}", missing.join("; "))
+        },
+        format!("pods cannot assume the role through EKS Pod Identity as rendered; {fix}"),
     )
 }
 

@@ -845,3 +845,45 @@ fn access_denied_on_every_iam_read_is_one_line_per_missing_permission() {
     }
     assert!(!String::from_utf8_lossy(&o.stdout).contains("FAIL"));
 }
+
+/// ebs-csi-driver in `pod-identity` mode: its trust names only `pods.eks.amazonaws.com`.
+fn pod_identity_ebs() -> Desired {
+    desired_with(PresetOverrides {
+        identity_mode: Some(irsagen::identity::IdentityMode::PodIdentity),
+        ..Default::default()
+    })
+}
+
+#[test]
+fn pod_identity_trust_is_checked_as_rendered_not_for_an_oidc_provider() {
+    let d = pod_identity_ebs();
+    let ebs = d.roles.iter().find(|r| r.preset == "ebs-csi-driver").unwrap();
+    assert!(!ebs.irsa);
+    let checks = decide(&d, &applied(&d));
+    failing(&checks, &[]);
+    assert_eq!(
+        detail(&checks, EBS, "trust-pod-identity"),
+        "the rendered Pod Identity statement is there as rendered"
+    );
+    assert!(
+        !checks
+            .iter()
+            .any(|c| c.preset.as_deref() == EBS && c.name == "trust-provider"),
+        "no IRSA provider check in pod-identity mode"
+    );
+}
+
+#[test]
+fn a_pod_identity_trust_without_its_session_tag_scope_fails() {
+    let d = pod_identity_ebs();
+    let ebs = d.roles.iter().find(|r| r.preset == "ebs-csi-driver").unwrap();
+    let mut loose = irsagen::policy_doc::statements(&ebs.trust)[0].clone();
+    loose.as_object_mut().unwrap().remove("Condition");
+    let checks = decide(&d, &with_trust(&d, trust(vec![loose])));
+    let failed = failing(&checks, &[(EBS, "trust-pod-identity"), (EBS, "trust-statements")]);
+    assert!(
+        failed[0].detail.contains("rendered statements missing or changed"),
+        "{}",
+        failed[0].detail
+    );
+}

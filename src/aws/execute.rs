@@ -115,6 +115,42 @@ pub(crate) async fn run(c: &Clients, items: &[PlanItem]) -> Result<ExecReport> {
     })
 }
 
+/// The message of an apply that stopped: what was done, what failed, how much was not tried, and
+/// the re-run command, which names `--adopt` while an adopted resource (`unclaimed`) has not
+/// been claimed yet. One wording for IAM and EKS (`service` is what a re-run reads again).
+pub(crate) fn stopped_message(
+    service: &str,
+    done: &[String],
+    failed: &str,
+    e: &Error,
+    not_attempted: usize,
+    unclaimed: &[String],
+    stats: CallStats,
+) -> String {
+    let done_text = if done.is_empty() {
+        "  (nothing)".to_string()
+    } else {
+        done.iter()
+            .map(|d| format!("  done {d}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let rerun = if unclaimed.is_empty() {
+        format!(
+            "Fix the cause and re-run `irsagen apply --aws`: it re-reads {service} and does only what is still missing."
+        )
+    } else {
+        format!(
+            "Fix the cause and re-run with --adopt (`irsagen apply --aws --adopt`): {} not claimed yet (nothing of it was \
+             changed, it is still not irsagen's), so a re-run without --adopt refuses it.",
+            unclaimed.join(", ") + if unclaimed.len() == 1 { " is" } else { " are" }
+        )
+    };
+    format!(
+        "apply stopped part-way ({stats}):\n{done_text}\n  FAILED {failed}: {e}\n  {not_attempted} more change(s) not attempted.\n{rerun}"
+    )
+}
+
 /// The message of a run that stopped at op `n`: what was done, what failed, and the re-run
 /// command, which names `--adopt` while a resource being adopted is not claimed yet.
 fn stopped_text(
@@ -126,14 +162,6 @@ fn stopped_text(
     e: &Error,
     stats: CallStats,
 ) -> String {
-    let done_text = if done.is_empty() {
-        "  (nothing)".to_string()
-    } else {
-        done.iter()
-            .map(|d| format!("  done {d}"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
     // An adopted item's first call is its claim; claimed means that call is done.
     let unclaimed: Vec<String> = items
         .iter()
@@ -141,20 +169,14 @@ fn stopped_text(
         .filter(|(i, it)| it.adopting && (*i > failed_item || (*i == failed_item && ops[n].1 == &it.ops[0])))
         .map(|(_, it)| format!("{} `{}`", it.kind, it.name))
         .collect();
-    let rerun = if unclaimed.is_empty() {
-        "Fix the cause and re-run `irsagen apply --aws`: it re-reads IAM and does only what is still missing."
-            .to_string()
-    } else {
-        format!(
-            "Fix the cause and re-run with --adopt (`irsagen apply --aws --adopt`): {} not claimed yet (nothing of it was \
-             changed, it is still not irsagen's), so a re-run without --adopt refuses it.",
-            unclaimed.join(", ") + if unclaimed.len() == 1 { " is" } else { " are" }
-        )
-    };
-    format!(
-        "apply stopped part-way ({stats}):\n{done_text}\n  FAILED {}: {e}\n  {} more change(s) not attempted.\n{rerun}",
-        ops[n].1.describe(),
-        ops.len() - n - 1
+    stopped_message(
+        "IAM",
+        done,
+        &ops[n].1.describe(),
+        e,
+        ops.len() - n - 1,
+        &unclaimed,
+        stats,
     )
 }
 

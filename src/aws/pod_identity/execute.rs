@@ -12,7 +12,7 @@
 use super::decide::{EksOp, EksPlanItem};
 use super::read;
 use crate::aws::client::{CallStats, Clients, api_error, error_code};
-use crate::aws::execute::ExecReport;
+use crate::aws::execute::{ExecReport, stopped_message};
 use crate::aws::plan::not_ours;
 use crate::error::{Error, Result};
 
@@ -73,34 +73,21 @@ fn stopped_text(
     e: &Error,
     stats: CallStats,
 ) -> String {
-    let done_text = if done.is_empty() {
-        "  (nothing)".to_string()
-    } else {
-        done.iter()
-            .map(|d| format!("  done {d}"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
+    // An adopted item's first call is its claim; claimed means that call is done.
     let unclaimed: Vec<String> = items
         .iter()
         .enumerate()
         .filter(|(i, it)| it.adopting && (*i > failed_item || (*i == failed_item && ops[n].1 == &it.ops[0])))
         .map(|(_, it)| format!("{} `{}`", it.kind, it.name))
         .collect();
-    let rerun = if unclaimed.is_empty() {
-        "Fix the cause and re-run `irsagen apply --aws`: it re-reads EKS and does only what is still missing."
-            .to_string()
-    } else {
-        format!(
-            "Fix the cause and re-run with --adopt (`irsagen apply --aws --adopt`): {} not claimed yet (nothing of it was \
-             changed), so a re-run without --adopt refuses it.",
-            unclaimed.join(", ") + if unclaimed.len() == 1 { " is" } else { " are" }
-        )
-    };
-    format!(
-        "apply stopped part-way ({stats}):\n{done_text}\n  FAILED {}: {e}\n  {} more change(s) not attempted.\n{rerun}",
-        ops[n].1.describe(),
-        ops.len() - n - 1
+    stopped_message(
+        "EKS",
+        done,
+        &ops[n].1.describe(),
+        e,
+        ops.len() - n - 1,
+        &unclaimed,
+        stats,
     )
 }
 

@@ -115,6 +115,33 @@ pub(crate) async fn run(c: &Clients, items: &[PlanItem]) -> Result<ExecReport> {
     })
 }
 
+/// The adopted items not claimed yet when op `failed_op` of item `failed_item` failed: an adopted
+/// item's first call is its claim, so it is claimed once that call is done. `items` gives, per
+/// plan item, whether it is adopted, its label and its first op, if it has any (IAM and EKS
+/// plans alike).
+pub(crate) fn unclaimed<'a, O: PartialEq + 'a>(
+    items: impl Iterator<Item = (bool, String, Option<&'a O>)>,
+    failed_item: usize,
+    failed_op: &O,
+) -> Vec<String> {
+    items
+        .enumerate()
+        .filter(|(i, (adopting, _, first))| {
+            *adopting && (*i > failed_item || (*i == failed_item && *first == Some(failed_op)))
+        })
+        .map(|(_, (_, label, _))| label)
+        .collect()
+}
+
+/// A create that met "already exists" and whose re-read shows something else (`found`): not a
+/// lost answer of this run, so the error stands with what was found. `service` is IAM or EKS.
+pub(crate) fn not_a_lost_answer(err: Error, service: &str, found: &str) -> Error {
+    Error::Aws(format!(
+        "{err}; re-reading {service} found {found}, so this is not a lost answer of this run: re-run `irsagen apply --aws` to plan \
+         against what exists (with --adopt if it is not irsagen's)"
+    ))
+}
+
 /// The message of an apply that stopped: what was done, what failed, how much was not tried, and
 /// the re-run command, which names `--adopt` while an adopted resource (`unclaimed`) has not
 /// been claimed yet. One wording for IAM and EKS (`service` is what a re-run reads again).
@@ -162,13 +189,13 @@ fn stopped_text(
     e: &Error,
     stats: CallStats,
 ) -> String {
-    // An adopted item's first call is its claim; claimed means that call is done.
-    let unclaimed: Vec<String> = items
-        .iter()
-        .enumerate()
-        .filter(|(i, it)| it.adopting && (*i > failed_item || (*i == failed_item && ops[n].1 == &it.ops[0])))
-        .map(|(_, it)| format!("{} `{}`", it.kind, it.name))
-        .collect();
+    let unclaimed = unclaimed(
+        items
+            .iter()
+            .map(|it| (it.adopting, format!("{} `{}`", it.kind, it.name), it.ops.first())),
+        failed_item,
+        ops[n].1,
+    );
     stopped_message(
         "IAM",
         done,
@@ -242,10 +269,7 @@ async fn reread(c: &Clients, op: &Op, err: Error) -> Result<String> {
         }
         _ => return Err(err),
     };
-    Err(Error::Aws(format!(
-        "{err}; re-reading IAM found {found}, so this is not a lost answer of this run: re-run `irsagen apply --aws` to plan \
-         against what exists (with --adopt if it is not irsagen's)"
-    )))
+    Err(not_a_lost_answer(err, "IAM", &found))
 }
 
 /// One SDK call; on failure, the service's error code and the readable error.

@@ -12,7 +12,7 @@
 use super::decide::{EksOp, EksPlanItem};
 use super::read;
 use crate::aws::client::{CallStats, Clients, api_error, error_code};
-use crate::aws::execute::{ExecReport, stopped_message};
+use crate::aws::execute::{ExecReport, not_a_lost_answer, stopped_message, unclaimed};
 use crate::aws::plan::not_ours;
 use crate::error::{Error, Result};
 
@@ -73,13 +73,13 @@ fn stopped_text(
     e: &Error,
     stats: CallStats,
 ) -> String {
-    // An adopted item's first call is its claim; claimed means that call is done.
-    let unclaimed: Vec<String> = items
-        .iter()
-        .enumerate()
-        .filter(|(i, it)| it.adopting && (*i > failed_item || (*i == failed_item && ops[n].1 == &it.ops[0])))
-        .map(|(_, it)| format!("{} `{}`", it.kind, it.name))
-        .collect();
+    let unclaimed = unclaimed(
+        items
+            .iter()
+            .map(|it| (it.adopting, format!("{} `{}`", it.kind, it.name), it.ops.first())),
+        failed_item,
+        ops[n].1,
+    );
     stopped_message(
         "EKS",
         done,
@@ -141,10 +141,7 @@ async fn reread(c: &Clients, op: &EksOp, err: Error) -> Result<String> {
         },
         _ => return Err(err),
     };
-    Err(Error::Aws(format!(
-        "{err}; re-reading EKS found {found}, so this is not a lost answer of this run: re-run `irsagen apply --aws` to plan \
-         against what exists (with --adopt if it is not irsagen's)"
-    )))
+    Err(not_a_lost_answer(err, "EKS", &found))
 }
 
 /// One SDK call; on failure, the service's error code and the readable error.

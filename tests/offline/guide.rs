@@ -38,39 +38,47 @@ fn ebs_policy_is_the_guides_inline_document() {
     );
 }
 
-/// Git's id of a file's bytes (`git hash-object`): SHA-1 of `blob <len>\0<bytes>`.
-fn git_blob_id(bytes: &[u8]) -> String {
-    use sha1::{Digest, Sha1};
-    let mut h = Sha1::new();
-    h.update(format!("blob {}\0", bytes.len()).as_bytes());
-    h.update(bytes);
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[test]
 fn git_blob_id_is_gits() {
     // `printf 'hello\n' | git hash-object --stdin`
     assert_eq!(git_blob_id(b"hello\n"), "ce013625030ba8dba906f756967f9e9ca394464a");
 }
 
-/// A preset file that claims to be an upstream file byte for byte (its `source.blob`) is that
-/// file: its git blob id is the one recorded from upstream, not a comparison with a local copy.
+/// A preset file that claims to be an upstream file byte for byte (a `source.blob`, on the
+/// preset's document or on any of its `versions`) is that file: its git blob id is the one
+/// recorded from upstream, not a comparison with a local copy.
 #[test]
 fn preset_policy_files_are_the_upstream_blobs_they_name() {
     let catalog = irsagen::preset::Catalog::embedded().unwrap();
     let mut checked = Vec::new();
     for p in catalog.iter() {
         let pol = &p.preset.policy;
-        let Some(blob) = &pol.source.blob else { continue };
-        let file = pol.document_file.as_ref().expect("a blob needs a documentFile");
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("presets")
-            .join(file);
-        let bytes = std::fs::read(path).unwrap();
-        assert_eq!(&git_blob_id(&bytes), blob, "presets/{file} is not upstream blob {blob}");
-        checked.push(p.preset.name.clone());
+        let document = pol
+            .document_file
+            .iter()
+            .map(|f| (f.clone(), pol.source.as_ref().and_then(|s| s.blob.clone())));
+        let versions = pol
+            .versions
+            .iter()
+            .map(|v| (v.document_file.clone(), v.source.blob.clone()));
+        for (file, blob) in document.chain(versions) {
+            let Some(blob) = blob else { continue };
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("presets")
+                .join(&file);
+            let bytes = std::fs::read(path).unwrap();
+            assert_eq!(git_blob_id(&bytes), blob, "presets/{file} is not upstream blob {blob}");
+            checked.push(format!("{}:{file}", p.preset.name));
+        }
     }
-    assert_eq!(checked, ["ebs-csi-driver", "efs-csi-driver"]);
+    assert_eq!(
+        checked,
+        [
+            "aws-load-balancer-controller:policies/aws-load-balancer-controller/v2.13.0.json",
+            "ebs-csi-driver:policies/ebs-csi-driver.json",
+            "efs-csi-driver:policies/efs-csi-driver.json",
+        ]
+    );
 }
 
 #[test]

@@ -3,6 +3,7 @@
 mod aws_plan;
 mod aws_verify;
 mod bad_input;
+mod catalogue;
 mod change_summary;
 mod chart_options;
 mod check_mode;

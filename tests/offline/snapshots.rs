@@ -2,15 +2,19 @@
 //! CI never rewrites them (INSTA_UPDATE=no in .ci/run).
 
 use crate::support::*;
+use irsagen::identity::IdentityMode;
 use irsagen::overrides::PresetOverrides;
 
 #[test]
 fn every_preset_every_artifact() {
+    let catalog = irsagen::preset::Catalog::embedded().unwrap();
     let settings = insta_settings();
     settings.bind(|| {
         insta::glob!("../../presets", "*.yaml", |path| {
             let preset = path.file_stem().unwrap().to_str().unwrap().to_string();
-            let bundle = render(&guide_inputs(), &[(preset.clone(), PresetOverrides::default())]).unwrap();
+            // Required parameters get their declared examples (the guide's presets have none).
+            let o = example_overrides(&catalog.get(&preset).unwrap().preset, IdentityMode::Irsa);
+            let bundle = render(&guide_inputs(), &[(preset.clone(), o)]).unwrap();
             for a in &bundle.artifacts {
                 let name = format!("preset__{preset}__{}", a.path.replace(['/', '.'], "_"));
                 insta::with_settings!({ info => &a.path, description => format!("preset {preset}, guide cluster, artifact {}", a.path) }, {
@@ -21,20 +25,19 @@ fn every_preset_every_artifact() {
     });
 }
 
-/// Every preset × mode × artifact for the non-default modes (the `irsa` ones are
-/// [`every_preset_every_artifact`], unchanged).
+/// Every preset × mode × artifact for the non-default modes the preset supports (the `irsa`
+/// ones are [`every_preset_every_artifact`], unchanged); a preset that cites no Pod Identity
+/// minimum version has none.
 #[test]
 fn every_preset_every_mode_every_artifact() {
-    use irsagen::identity::IdentityMode;
+    let catalog = irsagen::preset::Catalog::embedded().unwrap();
     let settings = insta_settings();
     settings.bind(|| {
         insta::glob!("../../presets", "*.yaml", |path| {
             let preset = path.file_stem().unwrap().to_str().unwrap().to_string();
-            for mode in [IdentityMode::PodIdentity, IdentityMode::Both] {
-                let o = PresetOverrides {
-                    identity_mode: Some(mode),
-                    ..Default::default()
-                };
+            let p = &catalog.get(&preset).unwrap().preset;
+            for mode in supported_modes(p).into_iter().filter(|m| *m != IdentityMode::Irsa) {
+                let o = example_overrides(p, mode);
                 let bundle = render(&guide_inputs(), &[(preset.clone(), o)]).unwrap();
                 for a in &bundle.artifacts {
                     let name = format!("mode_{mode}__{preset}__{}", a.path.replace(['/', '.'], "_"));

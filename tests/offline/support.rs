@@ -2,6 +2,7 @@
 
 use irsagen::bundle::Bundle;
 use irsagen::context::{ClusterInputs, Context};
+use irsagen::identity::IdentityMode;
 use irsagen::overrides::PresetOverrides;
 use irsagen::render::Renderer;
 use std::path::{Path, PathBuf};
@@ -100,4 +101,42 @@ pub fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 /// Path to a fixture file.
 pub fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)
+}
+
+/// Git's id of a file's bytes (`git hash-object`): SHA-1 of `blob <len>\0<bytes>`.
+pub fn git_blob_id(bytes: &[u8]) -> String {
+    use sha1::{Digest, Sha1};
+    let mut h = Sha1::new();
+    h.update(format!("blob {}\0", bytes.len()).as_bytes());
+    h.update(bytes);
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The identity modes a preset is rendered in by the catalogue tests and snapshots: IRSA always;
+/// Pod Identity and both where the preset declares `mechanisms.podIdentity`. The guide's presets
+/// declare no mechanisms and keep rendering in every mode, as they did before the catalogue.
+pub fn supported_modes(p: &irsagen::preset::Preset) -> Vec<IdentityMode> {
+    use irsagen::identity::Mechanism;
+    if p.mechanisms.is_none() || p.supports(Mechanism::PodIdentity) {
+        vec![IdentityMode::Irsa, IdentityMode::PodIdentity, IdentityMode::Both]
+    } else {
+        vec![IdentityMode::Irsa]
+    }
+}
+
+/// Overrides that render preset `p` in `mode`: each REQUIRED parameter set to its declared
+/// example (the value `irsagen presets show` prints), optional ones left unset, so the output is
+/// upstream's document with only what the preset cannot render without.
+pub fn example_overrides(p: &irsagen::preset::Preset, mode: IdentityMode) -> PresetOverrides {
+    let parameters = p
+        .parameters
+        .iter()
+        .filter(|(_, d)| d.required)
+        .map(|(k, d)| (k.clone(), irsagen::parameters::ParamValue::One(d.example.clone())))
+        .collect();
+    PresetOverrides {
+        identity_mode: (mode != IdentityMode::Irsa).then_some(mode),
+        parameters,
+        ..Default::default()
+    }
 }

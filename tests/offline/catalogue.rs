@@ -1,0 +1,376 @@
+//! The catalogue (issue 9): every preset's policy documents are the upstream text they name, and
+//! every preset renders, with the examples of its required parameters, and passes the bundle
+//! checks in each identity mechanism it supports. Generic over `presets/`: a new preset file is
+//! covered without touching this file.
+
+use crate::support::*;
+use irsagen::identity::IdentityMode;
+use irsagen::preset::Catalog;
+use serde_json::Value;
+use std::path::Path;
+
+fn presets_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("presets")
+}
+
+/// One row of presets/SOURCE.md: a policy file and the hash the row pins it to.
+struct Row {
+    file: String,
+    /// `upstream blob` (the file IS upstream's file) or `extract` (a block of an upstream page).
+    how: String,
+    hash: String,
+}
+
+/// The rows of presets/SOURCE.md whose last column pins a hash (`upstream blob X` / `extract X`).
+fn pinned_rows() -> Vec<Row> {
+    let text = std::fs::read_to_string(presets_dir().join("SOURCE.md")).unwrap();
+    let mut rows = Vec::new();
+    for line in text.lines().filter(|l| l.starts_with("| `policies/")) {
+        let cells: Vec<&str> = line.trim_matches('|').split(" | ").map(str::trim).collect();
+        let file = cells[0].trim_matches('`').to_string();
+        let last = cells.last().unwrap();
+        for how in ["upstream blob", "extract"] {
+            if let Some(rest) = last.strip_prefix(&format!("{how} `")) {
+                rows.push(Row {
+                    file: file.clone(),
+                    how: how.to_string(),
+                    hash: rest.trim_end_matches('`').to_string(),
+                });
+            }
+        }
+    }
+    rows
+}
+
+/// Every policy file a preset reads: `documentFile`, each version's, each variant's.
+fn document_files(p: &irsagen::preset::Preset) -> Vec<String> {
+    let pol = &p.policy;
+    pol.document_file
+        .iter()
+        .cloned()
+        .chain(pol.versions.iter().map(|v| v.document_file.clone()))
+        .chain(pol.variants.values().map(|v| v.document_file.clone()))
+        .collect()
+}
+
+#[test]
+fn every_pinned_policy_file_is_the_upstream_text_its_source_row_names() {
+    let rows = pinned_rows();
+    for r in &rows {
+        let bytes = std::fs::read(presets_dir().join(&r.file)).unwrap();
+        assert_eq!(
+            git_blob_id(&bytes),
+            r.hash,
+            "presets/{} is not the {} {} that presets/SOURCE.md pins",
+            r.file,
+            r.how,
+            r.hash
+        );
+    }
+    // The ten catalogue documents are pinned (the guide's three have their own checks).
+    assert_eq!(rows.len(), 10, "{:?}", rows.iter().map(|r| &r.file).collect::<Vec<_>>());
+}
+
+#[test]
+fn every_policy_file_a_preset_reads_has_a_source_row_and_a_verbatim_one_agrees_with_the_preset() {
+    let text = std::fs::read_to_string(presets_dir().join("SOURCE.md")).unwrap();
+    let rows = pinned_rows();
+    let catalog = Catalog::embedded().unwrap();
+    let mut files = Vec::new();
+    for p in catalog.iter() {
+        for f in document_files(&p.preset) {
+            assert!(
+                text.contains(&format!("| `{f}` |")),
+                "presets/{f} (preset {}) has no row in presets/SOURCE.md",
+                p.preset.name
+            );
+            files.push(f);
+        }
+        // A preset that names an upstream blob names the one SOURCE.md pins for that file.
+        let blobs = p
+            .preset
+            .policy
+            .versions
+            .iter()
+            .map(|v| (v.document_file.clone(), v.source.blob.clone()))
+            .chain(
+                p.preset
+                    .policy
+                    .document_file
+                    .iter()
+                    .map(|f| (f.clone(), p.preset.policy.source.as_ref().and_then(|s| s.blob.clone()))),
+            );
+        for (f, blob) in blobs {
+            if let Some(r) = rows.iter().find(|r| r.file == f) {
+                match &blob {
+                    Some(b) => assert!(r.how == "upstream blob" && &r.hash == b, "{f}: preset blob {b}, SOURCE.md {} {}", r.how, r.hash),
+                    None => assert_eq!(r.how, "extract", "{f}: SOURCE.md says upstream blob but the preset names none"),
+                }
+            }
+        }
+    }
+    // And no file sits in policies/ unread (a stale copy would still look pinned).
+    let mut on_disk = Vec::new();
+    let mut stack = vec![presets_dir().join("policies")];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                on_disk.push(path.strip_prefix(presets_dir()).unwrap().to_string_lossy().into_owned());
+            }
+        }
+    }
+    on_disk.sort();
+    files.sort();
+    files.dedup();
+    assert_eq!(on_disk, files);
+}
+
+/// Every preset, every mode it supports: renders with its required parameters' examples and the
+/// bundle passes the checks a reviewer relies on.
+#[test]
+fn every_preset_renders_and_checks_in_each_mechanism_it_supports() {
+    let catalog = Catalog::embedded().unwrap();
+    let mut seen = Vec::new();
+    for p in catalog.iter() {
+        let name = &p.preset.name;
+        for mode in supported_modes(&p.preset) {
+            let b = render(&guide_inputs(), &[(name.clone(), example_overrides(&p.preset, mode))])
+                .unwrap_or_else(|e| panic!("{name} in mode {mode}: {e}"));
+            irsagen::bundle_check::Checker::new()
+                .check(&b)
+                .unwrap_or_else(|e| panic!("{name} in mode {mode}: {e}"));
+            seen.push(format!("{name}/{mode}"));
+        }
+    }
+    // 16 presets in IRSA; Pod Identity (and both) for the six catalogue presets that cite a minimum
+    // version, and for the guide's three, which declare no mechanisms and render in every mode as before.
+    assert_eq!(seen.iter().filter(|s| s.ends_with("/irsa")).count(), 16, "{seen:?}");
+    for pi in [
+        "adot-collector",
+        "amazon-cloudwatch-observability",
+        "amazon-vpc-cni",
+        "aws-load-balancer-controller",
+        "karpenter",
+        "mountpoint-s3-csi-driver",
+    ] {
+        assert!(seen.contains(&format!("{pi}/pod-identity")), "{pi}: {seen:?}");
+    }
+    assert!(!seen.contains(&"velero/pod-identity".to_string()));
+}
+
+#[test]
+fn a_missing_required_parameter_names_the_preset_the_parameter_and_its_example() {
+    let catalog = Catalog::embedded().unwrap();
+    let mut checked = 0;
+    for p in catalog.iter() {
+        for (param, decl) in p.preset.parameters.iter().filter(|(_, d)| d.required) {
+            let mut o = example_overrides(&p.preset, IdentityMode::Irsa);
+            o.parameters.remove(param);
+            let err = render(&guide_inputs(), &[(p.preset.name.clone(), o)])
+                .expect_err(&format!("{} without {param}", p.preset.name))
+                .to_string();
+            for needle in [p.preset.name.as_str(), param.as_str(), decl.example.as_str()] {
+                assert!(err.contains(needle), "{}.{param}: `{needle}` not in: {err}", p.preset.name);
+            }
+            checked += 1;
+        }
+    }
+    // velero, mountpoint: bucketNames; karpenter: 2; external-secrets; NTH; secrets-store provider.
+    assert_eq!(checked, 7);
+}
+
+fn policy_of(b: &irsagen::bundle::Bundle, preset: &str) -> Value {
+    serde_json::from_str(&b.get(&format!("iam/{preset}/policy.json")).unwrap().content).unwrap()
+}
+
+fn with_params(preset: &str, params: &[(&str, &str)]) -> irsagen::bundle::Bundle {
+    let catalog = Catalog::embedded().unwrap();
+    let mut o = example_overrides(&catalog.get(preset).unwrap().preset, IdentityMode::Irsa);
+    for (k, v) in params {
+        o.parameters
+            .insert(k.to_string(), irsagen::parameters::ParamValue::One(v.to_string()));
+    }
+    render(&guide_inputs(), &[(preset.into(), o)]).unwrap()
+}
+
+#[test]
+fn hosted_zone_ids_narrow_external_dns_and_cert_manager_and_without_them_upstream_stands() {
+    // external-dns writes Resource as an array, cert-manager as a lone string: both become the zones.
+    let zones = ["Z0123456789ABCDEFGHIJ", "Z9876543210ZYXWVUTSRQ"];
+    let wide = Value::from(vec!["arn:aws:route53:::hostedzone/*"]);
+    let narrowed = Value::from(
+        zones
+            .iter()
+            .map(|z| format!("arn:aws:route53:::hostedzone/{z}"))
+            .collect::<Vec<_>>(),
+    );
+    let d = policy_of(&with_params("external-dns", &[]), "external-dns");
+    assert_eq!(d["Statement"][0]["Resource"], wide);
+    let d = policy_of(&with_params("external-dns", &[("hostedZoneIds", &zones.join(","))]), "external-dns");
+    assert_eq!(d["Statement"][0]["Resource"], narrowed);
+    assert_eq!(d["Statement"][1]["Resource"], Value::from(vec!["*"]), "ListHostedZones stays on *");
+    let b = with_params("external-dns", &[("hostedZoneIds", &zones.join(","))]);
+    let values = &b.get("helm/external-dns-values.yaml").unwrap().content;
+    for z in zones {
+        assert!(values.contains(&format!("--zone-id-filter={z}")), "{values}");
+    }
+
+    let d = policy_of(&with_params("cert-manager", &[]), "cert-manager");
+    assert_eq!(d["Statement"][1]["Resource"], "arn:aws:route53:::hostedzone/*");
+    let d = policy_of(&with_params("cert-manager", &[("hostedZoneIds", &zones.join(","))]), "cert-manager");
+    assert_eq!(d["Statement"][1]["Resource"], narrowed);
+    assert!(
+        d["Statement"][1]["Condition"].is_object(),
+        "the TXT-only condition is kept"
+    );
+}
+
+#[test]
+fn bucket_and_secret_parameters_replace_upstreams_placeholders() {
+    let d = policy_of(
+        &with_params("velero", &[("bucketNames", "backups-a,backups-b")]),
+        "velero",
+    );
+    assert_eq!(
+        d["Statement"][1]["Resource"],
+        serde_json::json!(["arn:aws:s3:::backups-a/*", "arn:aws:s3:::backups-b/*"])
+    );
+    assert_eq!(
+        d["Statement"][2]["Resource"],
+        serde_json::json!(["arn:aws:s3:::backups-a", "arn:aws:s3:::backups-b"])
+    );
+    assert!(!d.to_string().contains("${BUCKET}"));
+
+    let d = policy_of(&with_params("mountpoint-s3-csi-driver", &[("bucketNames", "data")]), "mountpoint-s3-csi-driver");
+    assert_eq!(d["Statement"][0]["Resource"], serde_json::json!(["arn:aws:s3:::data"]));
+    assert_eq!(d["Statement"][1]["Resource"], serde_json::json!(["arn:aws:s3:::data/*"]));
+
+    let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:team-a/*";
+    let d = policy_of(&with_params("external-secrets", &[("secretArnPrefixes", arn)]), "external-secrets");
+    assert_eq!(d["Statement"][1]["Resource"], serde_json::json!([arn]));
+    assert!(!d.to_string().contains("111122223333"), "upstream's example account is gone");
+
+    let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf";
+    let d = policy_of(
+        &with_params("secrets-store-csi-driver-provider-aws", &[("secretArns", arn)]),
+        "secrets-store-csi-driver-provider-aws",
+    );
+    assert_eq!(d["Statement"][0]["Resource"], serde_json::json!([arn]));
+}
+
+#[test]
+fn karpenters_placeholders_are_all_substituted_in_values_and_condition_keys() {
+    let b = with_params("karpenter", &[]);
+    let d = policy_of(&b, "karpenter");
+    let text = d.to_string();
+    assert!(!text.contains("${"), "{text}");
+    assert!(text.contains("aws:RequestTag/kubernetes.io/cluster/smallest-cluster"), "a key: {text}");
+    assert!(text.contains("arn:aws:iam::123456789012:role/KarpenterNodeRole-smallest-cluster"));
+    assert!(text.contains("arn:aws:sqs:us-east-1:123456789012:smallest-cluster"));
+    // GovCloud: every ARN in the partition, the substitutions included.
+    let mut inputs = guide_inputs();
+    inputs.region = Some("us-gov-west-1".into());
+    let catalog = Catalog::embedded().unwrap();
+    let o = example_overrides(&catalog.get("karpenter").unwrap().preset, IdentityMode::Irsa);
+    let b = render(&inputs, &[("karpenter".into(), o)]).unwrap();
+    let text = policy_of(&b, "karpenter").to_string();
+    assert!(!text.contains("arn:aws:"), "{text}");
+    assert!(text.contains("arn:aws-us-gov:iam::123456789012:role/KarpenterNodeRole-smallest-cluster"));
+}
+
+/// The merged Karpenter document is close to IAM's 6,144-character limit for one managed policy:
+/// with the guide's cluster (16 characters, us-east-1) it is 6,118. Each further character of
+/// the cluster name costs 18 (16 `${ClusterName}`, plus the example node role and queue names that
+/// carry it), so a 17-character name fits (6,136) and an 18-character one does not (6,154).
+#[test]
+fn karpenters_document_fits_iams_limit_up_to_a_17_character_cluster_name() {
+    let catalog = Catalog::embedded().unwrap();
+    let preset = &catalog.get("karpenter").unwrap().preset;
+    let render_for = |cluster: &str| {
+        let mut inputs = guide_inputs();
+        inputs.cluster = Some(cluster.to_string());
+        let mut o = example_overrides(preset, IdentityMode::Irsa);
+        o.parameters.insert("interruptionQueue".into(), irsagen::parameters::ParamValue::One(cluster.into()));
+        o.parameters.insert(
+            "nodeRoleName".into(),
+            irsagen::parameters::ParamValue::One(format!("KarpenterNodeRole-{cluster}")),
+        );
+        render(&inputs, &[("karpenter".into(), o)])
+    };
+    let len = |b: &irsagen::bundle::Bundle| irsagen::policy_doc::iam_length(&policy_of(b, "karpenter"));
+    assert_eq!(len(&render_for("smallest-cluster").unwrap()), 6_118);
+    assert_eq!(len(&render_for("smallest-cluster1").unwrap()), 6_136);
+    let err = render_for("smallest-cluster12").unwrap_err().to_string();
+    assert!(err.contains("6154") || err.contains("6,154"), "{err}");
+    assert!(err.contains("6144") || err.contains("6,144"), "{err}");
+}
+
+#[test]
+fn aws_managed_presets_attach_the_managed_arns_in_the_clusters_partition() {
+    let catalog = Catalog::embedded().unwrap();
+    for (preset, arns) in [
+        ("amazon-vpc-cni", vec!["policy/AmazonEKS_CNI_Policy"]),
+        (
+            "amazon-cloudwatch-observability",
+            vec!["policy/CloudWatchAgentServerPolicy", "policy/AWSXrayWriteOnlyAccess"],
+        ),
+        ("adot-collector", vec!["policy/AmazonPrometheusRemoteWriteAccess"]),
+    ] {
+        for (region, partition) in [("us-east-1", "aws"), ("cn-north-1", "aws-cn")] {
+            let mut inputs = guide_inputs();
+            inputs.region = Some(region.into());
+            let o = example_overrides(&catalog.get(preset).unwrap().preset, IdentityMode::Irsa);
+            let b = render(&inputs, &[(preset.into(), o)]).unwrap();
+            assert!(b.get(&format!("iam/{preset}/policy.json")).is_none(), "{preset}: no customer document");
+            let cfg = &b.get("eksctl/cluster-config.yaml").unwrap().content;
+            for a in &arns {
+                let full = format!("arn:{partition}:iam::aws:{a}");
+                assert!(cfg.contains(&full), "{preset} in {region}: {full} not in\n{cfg}");
+            }
+        }
+    }
+    // fsx: the upstream document by default, AmazonFSxFullAccess on request.
+    let b = with_params("fsx-csi-driver", &[]);
+    assert!(b.get("iam/fsx-csi-driver/policy.json").is_some());
+    let mut o = example_overrides(&catalog.get("fsx-csi-driver").unwrap().preset, IdentityMode::Irsa);
+    o.policy = Some(irsagen::preset::PolicyKind::AwsManaged);
+    let b = render(&guide_inputs(), &[("fsx-csi-driver".into(), o)]).unwrap();
+    assert!(b.get("iam/fsx-csi-driver/policy.json").is_none());
+    assert!(
+        b.get("eksctl/cluster-config.yaml")
+            .unwrap()
+            .content
+            .contains("arn:aws:iam::aws:policy/AmazonFSxFullAccess")
+    );
+}
+
+#[test]
+fn the_load_balancer_controller_policy_is_picked_by_controller_version() {
+    let catalog = Catalog::embedded().unwrap();
+    let preset = &catalog.get("aws-load-balancer-controller").unwrap().preset;
+    let at = |v: &str| {
+        let mut o = example_overrides(preset, IdentityMode::Irsa);
+        o.version = Some(v.into());
+        render(&guide_inputs(), &[("aws-load-balancer-controller".into(), o)])
+    };
+    let newest = policy_of(&at("v3.5.0").unwrap(), "aws-load-balancer-controller");
+    assert!(newest.to_string().contains("ec2:DescribeRouteTables"));
+    assert_eq!(newest, policy_of(&at("v2.13.0").unwrap(), "aws-load-balancer-controller"));
+    // No document older than v2.13.0 is pinned: an older controller is an error naming the oldest.
+    let err = at("v2.12.1").unwrap_err().to_string();
+    assert!(err.contains("v2.13.0"), "{err}");
+}
+
+#[test]
+fn the_termination_handler_values_carry_the_queue_url_of_the_queue_arn() {
+    let b = with_params(
+        "aws-node-termination-handler",
+        &[("queueArn", "arn:aws:sqs:us-east-1:123456789012:my-nth-queue")],
+    );
+    let v = &b.get("helm/aws-node-termination-handler-values.yaml").unwrap().content;
+    assert!(v.contains("enableSqsTerminationDraining: true"), "{v}");
+    assert!(v.contains("queueURL: https://sqs.us-east-1.amazonaws.com/123456789012/my-nth-queue"), "{v}");
+}

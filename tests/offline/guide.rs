@@ -61,14 +61,26 @@ fn preset_policy_files_are_the_upstream_blobs_they_name() {
     let mut checked = Vec::new();
     for p in catalog.iter() {
         let pol = &p.preset.policy;
-        let Some(blob) = &pol.source.blob else { continue };
-        let file = pol.document_file.as_ref().expect("a blob needs a documentFile");
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("presets")
-            .join(file);
-        let bytes = std::fs::read(path).unwrap();
-        assert_eq!(&git_blob_id(&bytes), blob, "presets/{file} is not upstream blob {blob}");
-        checked.push(p.preset.name.clone());
+        // The single document and every `versions` entry, each with its own source.
+        let files = pol
+            .source
+            .iter()
+            .map(|s| (pol.document_file.as_ref(), s))
+            .chain(pol.versions.iter().map(|v| (Some(&v.document_file), &v.source)));
+        let mut any = false;
+        for (file, source) in files {
+            let Some(blob) = &source.blob else { continue };
+            let file = file.expect("a blob needs a documentFile");
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("presets")
+                .join(file);
+            let bytes = std::fs::read(path).unwrap();
+            assert_eq!(&git_blob_id(&bytes), blob, "presets/{file} is not upstream blob {blob}");
+            any = true;
+        }
+        if any {
+            checked.push(p.preset.name.clone());
+        }
     }
     assert_eq!(checked, ["ebs-csi-driver", "efs-csi-driver"]);
 }
@@ -77,14 +89,14 @@ fn preset_policy_files_are_the_upstream_blobs_they_name() {
 fn efs_policy_is_the_upstream_file_the_guide_downloads() {
     let catalog = irsagen::preset::Catalog::embedded().unwrap();
     let efs = catalog.get("efs-csi-driver").unwrap();
-    let src = &efs.preset.policy.source;
+    let src = efs.preset.policy.source.as_ref().unwrap();
     // The guide downloads this repository's file from master; the preset pins it (blob checked above).
     let guide = std::fs::read_to_string(fixture("guide/iam-irsa-guide.md")).unwrap();
     let repo = src.repository.trim_start_matches("https://github.com/");
     let url = format!("https://raw.githubusercontent.com/{repo}/master/{}", src.path);
     assert!(guide.contains(&format!("curl -o efs-iam-policy.json {url}\n")), "{url}");
     // And the rendered policy is that document, unchanged.
-    assert_eq!(rendered_json("iam/efs-csi-driver/policy.json"), efs.document);
+    assert_eq!(Some(rendered_json("iam/efs-csi-driver/policy.json")), efs.document);
 }
 
 #[test]

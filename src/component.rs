@@ -7,7 +7,9 @@ use crate::error::{Error, Result};
 use crate::identity::{self, IdentityMode, Mechanism, PodIdentityAssociation, PodIdentityScope, PodIdentityTrust};
 use crate::install_source::{self, Install};
 use crate::overrides::{ChartLayout, PresetOverrides, SaCreator};
-use crate::preset::{GUIDE_VARIANT, LoadedPreset, PolicySource};
+use crate::parameters::ParamValue;
+use crate::preset::{GUIDE_VARIANT, LoadedPreset, PolicyKind, PolicySource};
+use crate::preset_policy;
 use crate::{names, policy_doc, rules};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -105,6 +107,14 @@ pub struct Component {
     pub policy_variant: String,
     /// Every document the preset offers, by variant name, with what it grants (for the README).
     pub policy_variants: BTreeMap<String, String>,
+    /// The `from` of the `policy.versions` entry rendered (presets with versions).
+    pub policy_version: Option<String>,
+    /// `document` (the customer managed policy above) or `aws-managed` (the ARNs below instead).
+    pub policy_kind: PolicyKind,
+    /// With `aws-managed`: the AWS managed policies attached, in the cluster's partition.
+    pub aws_managed_policy_arns: Vec<String>,
+    /// The preset's parameters as resolved (a string, or a list for a list parameter).
+    pub parameters: BTreeMap<String, ParamValue>,
     /// Role tags: irsagen's own, then the user's.
     pub tags: BTreeMap<String, String>,
     /// Tags of the managed policy: `managed-by`, `irsagen:preset` and the user's tags (the same
@@ -245,7 +255,15 @@ pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Res
         None => names::role_name(&ctx.cluster, &namespace, &service_account.name),
     };
     rules::role_name(&field("roleName"), &role_name)?;
-    let policy = policy_choice(ctx, loaded, o.policy_variant.as_deref())?;
+    check_mechanisms(p, identity_mode)?;
+    let parameters = crate::parameters::resolve(
+        &p.name,
+        &p.parameters,
+        &o.parameters,
+        ctx.partition.as_str(),
+        crate::overrides::SET_FIELDS,
+    )?;
+    let policy = policy_choice(ctx, loaded, o, &parameters)?;
     let policy_name = o.policy_name.clone().unwrap_or_else(|| policy.default_name.clone());
     rules::policy_name(&field("policyName"), &policy_name)?;
 
@@ -363,6 +381,10 @@ pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Res
         policy_source: policy.source,
         policy_variant: policy.variant,
         policy_variants: policy.variants,
+        policy_version: policy.version,
+        policy_kind: policy.kind,
+        aws_managed_policy_arns: policy.aws_managed_arns,
+        parameters,
         tags,
         policy_tags,
         helm,
@@ -410,16 +432,52 @@ fn image_tag(ctx: &Context, p: &crate::preset::Preset) -> Result<Option<String>>
     }
 }
 
-/// The policy document a component uses, picked by `policyVariant`.
+/// The policy document a component uses, picked by `version` and `policyVariant`, with the
+/// preset's `substitute` and `narrow` applied (the partition rewrite comes after).
 struct PolicyChoice {
     variant: String,
     document: serde_json::Value,
     source: PolicySource,
     default_name: String,
     variants: BTreeMap<String, String>,
+    version: Option<String>,
+    kind: PolicyKind,
+    aws_managed_arns: Vec<String>,
 }
 
-fn policy_choice(ctx: &Context, loaded: &LoadedPreset, variant: Option<&str>) -> Result<PolicyChoice> {
+/// Refuses a mode whose mechanism the preset does not declare (no `mechanisms`: IRSA only).
+fn check_mechanisms(p: &crate::preset::Preset, mode: IdentityMode) -> Result<()> {
+    for m in mode.mechanisms() {
+        if !p.supports(*m) {
+            let supported: Vec<&str> = [(Mechanism::Irsa, "irsa"), (Mechanism::PodIdentity, "pod-identity")]
+                .into_iter()
+                .filter(|(m, _)| p.supports(*m))
+                .map(|(_, n)| n)
+                .collect();
+            return Err(Error::invalid(
+                format!("presets.{}.identityMode", p.name),
+                mode.to_string(),
+                format!(
+                    "preset `{}` does not declare support for {}; it supports: {}",
+                    p.name,
+                    match m {
+                        Mechanism::Irsa => "IRSA",
+                        Mechanism::PodIdentity => "EKS Pod Identity",
+                    },
+                    supported.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn policy_choice(
+    ctx: &Context,
+    loaded: &LoadedPreset,
+    o: &PresetOverrides,
+    parameters: &BTreeMap<String, ParamValue>,
+) -> Result<PolicyChoice> {
     let p = &loaded.preset;
     let mut variants = BTreeMap::from([(
         GUIDE_VARIANT.to_string(),
@@ -429,14 +487,54 @@ fn policy_choice(ctx: &Context, loaded: &LoadedPreset, variant: Option<&str>) ->
             .unwrap_or_else(|| "the document the guide uses".into()),
     )]);
     variants.extend(p.policy.variants.iter().map(|(k, v)| (k.clone(), v.about.clone())));
-    let name = variant.unwrap_or(GUIDE_VARIANT);
+    let kind = preset_policy::kind(loaded, o.policy)?;
+    let picked = preset_policy::pick_version(loaded, o.version.as_deref())?;
+    let aws_managed_arns = match kind {
+        PolicyKind::AwsManaged => preset_policy::aws_managed_arns(loaded, ctx.partition.as_str()),
+        PolicyKind::Document => Vec::new(),
+    };
+    let vars = preset_policy::Vars {
+        preset: &p.name,
+        partition: ctx.partition.as_str(),
+        region: &ctx.region,
+        account: &ctx.account,
+        cluster: &ctx.cluster,
+        params: parameters,
+        declared: &p.parameters,
+    };
+    let name = o.policy_variant.as_deref().unwrap_or(GUIDE_VARIANT);
     if name == GUIDE_VARIANT {
+        let (document, source, version) = match (picked, loaded.document.as_ref(), p.policy.source.as_ref()) {
+            (Some((v, source)), _, _) => (v.document.clone(), source.clone(), Some(v.from.clone())),
+            (None, Some(doc), Some(source)) => (doc.clone(), source.clone(), None),
+            // Only AWS managed policies (kind() refused `document`): no document to render; the
+            // source is where AWS documents the managed policies.
+            _ => match &p.policy.aws_managed {
+                Some(m) => (serde_json::Value::Null, m.source.clone(), None),
+                None => {
+                    return Err(Error::invalid(
+                        format!("presets.{}.policy", p.name),
+                        kind.as_str(),
+                        "the preset has neither a document nor AWS managed policies",
+                    ));
+                }
+            },
+        };
+        let document = match (kind, document.is_null()) {
+            // The document is rendered only where it is attached: an aws-managed component does
+            // not need the parameters that only the document uses.
+            (PolicyKind::Document, false) => preset_policy::render(&document, loaded, &vars)?,
+            _ => document,
+        };
         return Ok(PolicyChoice {
             variant: name.to_string(),
-            document: loaded.document.clone(),
-            source: p.policy.source.clone(),
+            document,
+            source,
             default_name: p.policy.name.clone(),
             variants,
+            version,
+            kind,
+            aws_managed_arns,
         });
     }
     let (Some(v), Some(doc)) = (p.policy.variants.get(name), loaded.variant_documents.get(name)) else {
@@ -456,12 +554,19 @@ fn policy_choice(ctx: &Context, loaded: &LoadedPreset, variant: Option<&str>) ->
         ),
         None => (doc.clone(), v.name.clone()),
     };
+    let document = match kind {
+        PolicyKind::Document => preset_policy::render(&document, loaded, &vars)?,
+        PolicyKind::AwsManaged => document,
+    };
     Ok(PolicyChoice {
         variant: name.to_string(),
         document,
         source: v.source.clone(),
         default_name,
         variants,
+        version: picked.map(|(v, _)| v.from.clone()),
+        kind,
+        aws_managed_arns,
     })
 }
 

@@ -2,6 +2,8 @@
 
 use crate::error::{Error, Result};
 use crate::identity::{IdentityMode, PodIdentityTrust};
+use crate::parameters::ParamValue;
+use crate::preset::PolicyKind;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -122,12 +124,51 @@ pub struct PresetOverrides {
     /// `podIdentityTrust: unscoped`: the scoped trust conditions on those tags.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disable_session_tags: Option<bool>,
+    /// The controller version whose policy document is rendered (presets with `policy.versions`;
+    /// default: the newest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// `document` (a customer managed copy of the preset's document) or `aws-managed` (the AWS
+    /// managed policies the preset names, attached; nothing created).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicyKind>,
+    /// The preset's parameters (`irsagen presets show NAME` lists them): a value, or a list for a
+    /// list parameter.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub parameters: BTreeMap<String, ParamValue>,
 }
 
 /// The fields `--set` accepts, for error messages.
-const SET_FIELDS: &str = "namespace, serviceAccount, roleName, policyName, tags.KEY, serviceAccountCreatedBy, chartLayout, \
+pub const SET_FIELDS: &str = "namespace, serviceAccount, roleName, policyName, tags.KEY, serviceAccountCreatedBy, chartLayout, \
      releaseNamespace, extraPolicyArns, installSource, policyVariant, helmValues.KEY[.KEY…], identityMode, \
-     podIdentityTrust, disableSessionTags";
+     podIdentityTrust, disableSessionTags, version, policy";
+
+/// The override fields that take a plain value, by their `--set`/config name: a preset
+/// parameter may not take one of these names (`--set` could not tell them apart).
+const PLAIN_FIELDS: [&str; 17] = [
+    "namespace",
+    "serviceAccount",
+    "roleName",
+    "policyName",
+    "tags",
+    "serviceAccountCreatedBy",
+    "chartLayout",
+    "releaseNamespace",
+    "extraPolicyArns",
+    "installSource",
+    "policyVariant",
+    "helmValues",
+    "identityMode",
+    "podIdentityTrust",
+    "disableSessionTags",
+    "version",
+    "policy",
+];
+
+/// Whether `name` is an override field (so not available as a parameter name).
+pub fn is_field(name: &str) -> bool {
+    PLAIN_FIELDS.contains(&name) || name == "parameters"
+}
 
 /// Applies one `--set PRESET.FIELD=VALUE` to the map of overrides.
 pub fn apply_set(map: &mut BTreeMap<String, PresetOverrides>, spec: &str) -> Result<()> {
@@ -205,11 +246,23 @@ pub fn apply_set(map: &mut BTreeMap<String, PresetOverrides>, spec: &str) -> Res
             }
             set_path(&mut o.helm_values, &keys, scalar(&value));
         }
+        "version" => o.version = Some(value),
+        "policy" => o.policy = Some(PolicyKind::parse(&format!("--set {path}"), &value)?),
         f => match f.strip_prefix("tags.") {
             Some(key) if !key.is_empty() => {
                 o.tags.insert(key.to_string(), value);
             }
-            _ => return Err(bad(&format!("unknown field `{f}`; known fields: {SET_FIELDS}"))),
+            // Any other name may be a parameter of the preset: checked (name and value) when the
+            // preset is resolved, where its declarations are known. List parameters split the
+            // value on commas there.
+            _ if crate::parameters::is_param_name(f) => {
+                o.parameters.insert(f.to_string(), ParamValue::One(value));
+            }
+            _ => {
+                return Err(bad(&format!(
+                    "unknown field `{f}`; known fields: {SET_FIELDS}, or a parameter of the preset (`irsagen presets show PRESET` lists them)"
+                )));
+            }
         },
     }
     Ok(())
@@ -296,6 +349,13 @@ pub fn merge(base: &PresetOverrides, over: &PresetOverrides) -> PresetOverrides 
         identity_mode: over.identity_mode.or(base.identity_mode),
         pod_identity_trust: over.pod_identity_trust.or(base.pod_identity_trust),
         disable_session_tags: over.disable_session_tags.or(base.disable_session_tags),
+        version: over.version.clone().or_else(|| base.version.clone()),
+        policy: over.policy.or(base.policy),
+        parameters: {
+            let mut m = base.parameters.clone();
+            m.extend(over.parameters.clone());
+            m
+        },
     }
 }
 
@@ -383,12 +443,44 @@ mod tests {
         for s in [
             "x",
             "x=1",
-            "cluster-autoscaler.bogus=1",
+            "cluster-autoscaler.bogus-name=1",
+            "cluster-autoscaler.a.b=1",
+            "cluster-autoscaler.tags.=1",
             "cluster-autoscaler.chartLayout=flat",
+            "cluster-autoscaler.policy=managed",
             "Bad_Preset.namespace=x",
         ] {
             let e = apply_set(&mut m, s).unwrap_err().to_string();
             assert!(e.starts_with("invalid --set"), "{s}: {e}");
         }
+    }
+
+    /// A name that is not a field is kept as a parameter; the preset's declarations check it
+    /// later (parameters::resolve), where they are known.
+    #[test]
+    fn other_names_are_parameters_and_merge_by_name() {
+        let mut m = BTreeMap::new();
+        apply_set(&mut m, "velero.bucketNames=a,b").unwrap();
+        apply_set(&mut m, "velero.version=v1.2.3").unwrap();
+        apply_set(&mut m, "velero.policy=aws-managed").unwrap();
+        let o = &m["velero"];
+        assert_eq!(o.parameters["bucketNames"], ParamValue::One("a,b".into()));
+        assert_eq!(o.version.as_deref(), Some("v1.2.3"));
+        assert_eq!(o.policy, Some(PolicyKind::AwsManaged));
+        let file = PresetOverrides {
+            parameters: BTreeMap::from([
+                ("bucketNames".to_string(), ParamValue::Many(vec!["x".into()])),
+                ("prefix".to_string(), ParamValue::One("p".into())),
+            ]),
+            version: Some("v1.0.0".into()),
+            policy: Some(PolicyKind::Document),
+            ..Default::default()
+        };
+        let merged = merge(&file, o);
+        assert_eq!(merged.parameters["bucketNames"], ParamValue::One("a,b".into()));
+        assert_eq!(merged.parameters["prefix"], ParamValue::One("p".into()));
+        assert_eq!(merged.version.as_deref(), Some("v1.2.3"));
+        assert_eq!(merged.policy, Some(PolicyKind::AwsManaged));
+        assert!(is_field("version") && is_field("parameters") && !is_field("bucketNames"));
     }
 }

@@ -3,6 +3,7 @@
 //! chart, controller patch); the variables of a cluster are applied later, in `component`.
 
 use crate::error::{Error, Result};
+use crate::parameters::PresetParameter;
 use crate::overrides::{ChartLayout, SaCreator};
 use crate::rules;
 use crate::safe_fs::{self, Contents, Kind};
@@ -36,6 +37,53 @@ pub struct Preset {
     pub install: Option<PresetInstall>,
     /// A controller whose pod spec must be pointed at the ServiceAccount (the guide's patch).
     pub controller_patch: Option<PresetControllerPatch>,
+    /// Identity mechanisms the component supports; absent: IRSA only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mechanisms: Option<PresetMechanisms>,
+    /// Typed parameters (`--set PRESET.PARAM=…`), by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub parameters: BTreeMap<String, PresetParameter>,
+}
+
+/// The identity mechanisms a preset's component supports.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PresetMechanisms {
+    /// IRSA (`{}`): the component reads web identity credentials.
+    pub irsa: Option<IrsaSupport>,
+    /// EKS Pod Identity, from a minimum controller (or addon) version.
+    pub pod_identity: Option<PodIdentitySupport>,
+}
+
+/// IRSA support; nothing to declare (an SDK that predates IRSA is not in any supported release).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IrsaSupport {}
+
+/// Pod Identity support of a component.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PodIdentitySupport {
+    /// First controller (or addon) version whose AWS SDK reads Pod Identity credentials.
+    pub min_version: String,
+    /// Where that is stated.
+    pub source: String,
+}
+
+impl Preset {
+    /// Whether the component can get its role through `m`, as the preset declares it.
+    ///
+    /// A preset without `mechanisms` is not checked: the guide's three presets render in every
+    /// mode today (their Pod Identity output is snapshotted) and do not yet declare the minimum
+    /// versions, which need a source each. Once they do, `None` here means IRSA only.
+    pub fn supports(&self, m: crate::identity::Mechanism) -> bool {
+        use crate::identity::Mechanism;
+        match (&self.mechanisms, m) {
+            (None, _) => true,
+            (Some(ms), Mechanism::Irsa) => ms.irsa.is_some(),
+            (Some(ms), Mechanism::PodIdentity) => ms.pod_identity.is_some(),
+        }
+    }
 }
 
 /// ServiceAccount defaults of a preset.
@@ -65,13 +113,102 @@ pub struct PresetPolicy {
     pub document_file: Option<String>,
     /// The document inline (alternative to `documentFile`).
     pub document: Option<serde_json::Value>,
-    /// Where the document comes from.
-    pub source: PolicySource,
+    /// Where the document comes from (with `documentFile`/`document`; each of `versions` has its own).
+    pub source: Option<PolicySource>,
     /// One line on what the default document grants, for the output README.
     pub about: Option<String>,
     /// Other documents the user may pick with `policyVariant` (the default is [`GUIDE_VARIANT`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub variants: BTreeMap<String, PresetPolicyVariant>,
+    /// What the role gets unless `--set PRESET.policy=` says otherwise (default `document`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<PolicyKind>,
+    /// The document per controller version, oldest first (instead of `documentFile`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<PolicyVersion>,
+    /// AWS managed policies attached instead of the document with `policy: aws-managed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_managed: Option<AwsManagedPolicies>,
+    /// Literal text of the upstream document replaced at render time, by a template of
+    /// `{partition}`, `{region}`, `{account}`, `{cluster}` and `{<parameter>}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub substitute: BTreeMap<String, String>,
+    /// Wide `Resource` elements replaced when an optional parameter is set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub narrow: Vec<PolicyNarrow>,
+}
+
+/// What a role gets: the preset's document as a customer managed policy, or AWS managed ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum PolicyKind {
+    /// A customer managed copy of the preset's document (irsagen creates and versions it).
+    #[default]
+    Document,
+    /// The AWS managed policies of `policy.awsManaged` (attached; nothing created).
+    AwsManaged,
+}
+
+impl PolicyKind {
+    /// As written in presets and `--set`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicyKind::Document => "document",
+            PolicyKind::AwsManaged => "aws-managed",
+        }
+    }
+
+    /// Parses a `--set` value.
+    pub fn parse(field: &str, value: &str) -> Result<Self> {
+        match value {
+            "document" => Ok(PolicyKind::Document),
+            "aws-managed" => Ok(PolicyKind::AwsManaged),
+            _ => Err(Error::invalid(field, value, "must be `document` or `aws-managed`")),
+        }
+    }
+}
+
+impl std::fmt::Display for PolicyKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The policy document from one controller version on (up to the next entry's `from`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PolicyVersion {
+    /// First controller version this document is for (`vMAJOR.MINOR.PATCH`, `v` optional).
+    pub from: String,
+    /// Path of the JSON document, relative to the presets folder.
+    pub document_file: String,
+    /// Where the document comes from.
+    pub source: PolicySource,
+}
+
+/// AWS managed policies a preset may attach instead of its document.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AwsManagedPolicies {
+    /// Each ARN after `arn:<partition>:iam::aws:`, e.g. `policy/AmazonEKS_CNI_Policy`.
+    pub arns: Vec<String>,
+    /// Where AWS documents them.
+    pub source: PolicySource,
+}
+
+/// One narrowing of a wide `Resource` by an optional parameter.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PolicyNarrow {
+    /// The parameter that, when set, narrows.
+    pub parameter: String,
+    /// The `Resource` element replaced, as upstream writes it.
+    pub resource: String,
+    /// Its replacement, a template (one element per value of a list parameter).
+    pub to: String,
+    /// Only in statements with these `Sid`s (default: every statement).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sids: Vec<String>,
 }
 
 /// Name of a preset's default policy document (the guide's) in `policyVariant`.
@@ -174,12 +311,35 @@ pub struct PresetControllerPatch {
 pub struct LoadedPreset {
     /// The preset.
     pub preset: Preset,
-    /// Its policy document, parsed.
-    pub document: serde_json::Value,
+    /// Its policy document (`documentFile` or `document`), parsed; `None` with `versions` or
+    /// when the preset only attaches AWS managed policies.
+    pub document: Option<serde_json::Value>,
+    /// Its `policy.versions`, parsed, oldest first.
+    pub versions: Vec<LoadedVersion>,
     /// The documents of its `policy.variants`, parsed, by variant name.
     pub variant_documents: BTreeMap<String, serde_json::Value>,
     /// Where it was loaded from (`embedded` or a path), for messages and `presets show`.
     pub origin: String,
+}
+
+/// One entry of `policy.versions`, loaded.
+#[derive(Debug, Clone)]
+pub struct LoadedVersion {
+    /// As written (`v2.9.0`).
+    pub from: String,
+    /// As compared.
+    pub parsed: crate::preset_policy::Version,
+    /// The document, parsed.
+    pub document: serde_json::Value,
+    /// The document file's text (for `presets diff` and the substitution check).
+    pub text: String,
+}
+
+impl LoadedPreset {
+    /// The document rendered by default: `documentFile`'s, else the newest version's.
+    pub fn default_document(&self) -> Option<&serde_json::Value> {
+        self.document.as_ref().or_else(|| self.versions.last().map(|v| &v.document))
+    }
 }
 
 /// Every preset known to this run: the embedded ones, overridden or extended by `--presets-dir`.
@@ -342,31 +502,228 @@ fn load_one(
     if let Some(a) = &preset.addon {
         rules::namespace(&format!("{origin}: addon.name"), &a.name)?;
     }
-    let document = match (&preset.policy.document_file, &preset.policy.document) {
-        (Some(rel), None) => {
-            if let Some(rule) = safe_fs::plain_relative_path(rel) {
-                return Err(Error::invalid(
-                    format!("{origin}: policy.documentFile"),
-                    rel,
-                    format!("{rule}; it must name a file inside the presets folder"),
-                ));
-            }
-            let text = read(rel).map_err(|m| bad(format!("policy.documentFile: {m}")))?;
-            serde_json::from_str(&text).map_err(|e| {
-                bad(format!(
-                    "policy.documentFile `{rel}` is not JSON: {}",
-                    short(&e.to_string())
-                ))
-            })?
+    let parse_doc = |field: &str, rel: &str| -> Result<(String, serde_json::Value)> {
+        if let Some(rule) = safe_fs::plain_relative_path(rel) {
+            return Err(Error::invalid(
+                format!("{origin}: {field}"),
+                rel,
+                format!("{rule}; it must name a file inside the presets folder"),
+            ));
         }
-        (None, Some(doc)) => doc.clone(),
+        let text = read(rel).map_err(|m| bad(format!("{field}: {m}")))?;
+        let doc = serde_json::from_str(&text)
+            .map_err(|e| bad(format!("{field} `{rel}` is not JSON: {}", short(&e.to_string()))))?;
+        crate::policy_doc::check(&format!("{origin}: {field}"), &doc)?;
+        Ok((text, doc))
+    };
+    let pol = &preset.policy;
+    let document = match (&pol.document_file, &pol.document, pol.versions.is_empty()) {
+        (Some(rel), None, true) => Some(parse_doc("policy.documentFile", rel)?),
+        (None, Some(doc), true) => {
+            crate::policy_doc::check(&format!("{origin}: policy"), doc)?;
+            Some((crate::policy_doc::compact(doc), doc.clone()))
+        }
+        (None, None, _) => None,
         _ => {
             return Err(bad(
-                "policy must have exactly one of `documentFile` and `document`".into()
+                "policy must have at most one of `documentFile`, `document` and `versions`".into()
             ));
         }
     };
-    crate::policy_doc::check(&format!("{origin}: policy"), &document)?;
+    match (&document, &pol.source) {
+        (Some(_), None) => return Err(bad("policy.source is required with `documentFile` or `document`".into())),
+        (None, Some(_)) => {
+            return Err(bad(
+                "policy.source goes with `documentFile` or `document`; each of `versions` has its own `source`".into(),
+            ));
+        }
+        _ => {}
+    }
+    let mut versions = Vec::new();
+    for (i, v) in pol.versions.iter().enumerate() {
+        let field = format!("policy.versions[{i}]");
+        let Some(parsed) = crate::preset_policy::parse_version(&v.from) else {
+            return Err(Error::invalid(
+                format!("{origin}: {field}.from"),
+                &v.from,
+                "must be a version `vMAJOR.MINOR.PATCH` (the `v` is optional), e.g. `v2.9.0`",
+            ));
+        };
+        if let Some(prev) = versions.last().map(|p: &LoadedVersion| p.parsed) {
+            if parsed <= prev {
+                return Err(Error::invalid(
+                    format!("{origin}: {field}.from"),
+                    &v.from,
+                    format!(
+                        "must be newer than the entry before it (`{}`): versions are listed oldest first, each once",
+                        pol.versions[i - 1].from
+                    ),
+                ));
+            }
+        }
+        let (text, doc) = parse_doc(&format!("{field}.documentFile"), &v.document_file)?;
+        versions.push(LoadedVersion {
+            from: v.from.clone(),
+            parsed,
+            document: doc,
+            text,
+        });
+    }
+    if let Some(m) = &pol.aws_managed {
+        let field = format!("{origin}: policy.awsManaged.arns");
+        if m.arns.is_empty() || m.arns.len() > 20 {
+            return Err(Error::invalid(
+                &field,
+                m.arns.len().to_string(),
+                "ARNs listed; give 1-20 (IAM attaches at most 20 managed policies to a role)",
+            ));
+        }
+        for (i, a) in m.arns.iter().enumerate() {
+            let full = format!("arn:aws:iam::aws:{a}");
+            if !a.starts_with("policy/") || rules::managed_policy_arn("", &full, "aws").is_err() {
+                return Err(Error::invalid(
+                    &field,
+                    a,
+                    "must be the part of an AWS managed policy ARN after `arn:<partition>:iam::aws:`: `policy/[path/]name`, path parts and name of letters, digits and `_+=,.@-` (name 1-128 characters)",
+                ));
+            }
+            if m.arns[..i].contains(a) {
+                return Err(Error::invalid(&field, a, "is listed twice; list each policy once"));
+            }
+        }
+    }
+    if document.is_none() && versions.is_empty() && pol.aws_managed.is_none() {
+        return Err(bad(
+            "policy needs a document (`documentFile`, `document` or `versions`) or `awsManaged`".into(),
+        ));
+    }
+    if pol.default == Some(PolicyKind::AwsManaged) && pol.aws_managed.is_none() {
+        return Err(Error::invalid(
+            format!("{origin}: policy.default"),
+            "aws-managed",
+            "needs `policy.awsManaged` (the ARNs to attach)",
+        ));
+    }
+    if pol.default != Some(PolicyKind::AwsManaged) && document.is_none() && versions.is_empty() {
+        return Err(Error::invalid(
+            format!("{origin}: policy.default"),
+            pol.default.unwrap_or_default().as_str(),
+            "is `document` (the default) but the preset has no document; set `default: aws-managed`",
+        ));
+    }
+    if let Some(m) = &preset.mechanisms {
+        if m.irsa.is_none() && m.pod_identity.is_none() {
+            return Err(bad("mechanisms must list `irsa`, `podIdentity` or both (leave it out for IRSA only)".into()));
+        }
+        if let Some(pi) = &m.pod_identity {
+            if crate::preset_policy::parse_version(&pi.min_version).is_none() {
+                return Err(Error::invalid(
+                    format!("{origin}: mechanisms.podIdentity.minVersion"),
+                    &pi.min_version,
+                    "must be a version `vMAJOR.MINOR.PATCH` (the `v` is optional), e.g. `v0.14.0`",
+                ));
+            }
+            if pi.source.trim().is_empty() {
+                return Err(bad("mechanisms.podIdentity.source must say where the minimum version is stated".into()));
+            }
+        }
+    }
+    for (name, decl) in &preset.parameters {
+        let field = format!("{origin}: parameters.{name}");
+        if !crate::parameters::is_param_name(name) {
+            return Err(Error::invalid(
+                &field,
+                name,
+                "must be a letter, then letters and digits (camelCase), at most 64",
+            ));
+        }
+        if crate::overrides::is_field(name) {
+            return Err(Error::invalid(
+                &field,
+                name,
+                "is the name of an override field; a parameter needs a name of its own",
+            ));
+        }
+        let example = match decl.kind {
+            crate::parameters::ParamType::List => decl.example.split(',').collect(),
+            crate::parameters::ParamType::String => vec![decl.example.as_str()],
+        };
+        for e in example {
+            crate::parameters::check_value(&format!("{field}.example"), decl, e, "aws")?;
+        }
+        if decl.about.trim().is_empty() {
+            return Err(bad(format!("parameters.{name}.about must say what the parameter is for")));
+        }
+    }
+    // Every text a substitution or narrowing could apply to: a key or resource found in none is a
+    // typo that would silently leave the document as upstream wrote it.
+    let texts: Vec<&str> = document
+        .iter()
+        .map(|(t, _)| t.as_str())
+        .chain(versions.iter().map(|v| v.text.as_str()))
+        .collect();
+    let docs: Vec<&serde_json::Value> = document
+        .iter()
+        .map(|(_, d)| d)
+        .chain(versions.iter().map(|v| &v.document))
+        .collect();
+    let declared = |field: String, template: &str| -> Result<()> {
+        for ph in crate::preset_policy::placeholders(template) {
+            if !crate::preset_policy::BUILTINS.contains(&ph) && !preset.parameters.contains_key(ph) {
+                return Err(Error::invalid(
+                    field,
+                    template,
+                    format!(
+                        "uses `{{{ph}}}`, which is neither one of {} nor a declared parameter ({})",
+                        crate::preset_policy::BUILTINS.map(|b| format!("{{{b}}}")).join(", "),
+                        if preset.parameters.is_empty() {
+                            "none declared".to_string()
+                        } else {
+                            preset.parameters.keys().cloned().collect::<Vec<_>>().join(", ")
+                        }
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    };
+    for (from, to) in &pol.substitute {
+        let field = format!("{origin}: policy.substitute.{from}");
+        if from.is_empty() || !texts.iter().any(|t| t.contains(from.as_str())) {
+            return Err(Error::invalid(
+                &field,
+                from,
+                "does not occur in the preset's policy documents; substitute replaces literal text of the document",
+            ));
+        }
+        declared(field, to)?;
+    }
+    for (i, n) in pol.narrow.iter().enumerate() {
+        let field = format!("{origin}: policy.narrow[{i}]");
+        if !preset.parameters.contains_key(&n.parameter) {
+            return Err(Error::invalid(
+                format!("{field}.parameter"),
+                &n.parameter,
+                "is not a declared parameter",
+            ));
+        }
+        if !crate::preset_policy::placeholders(&n.to).contains(&n.parameter.as_str()) {
+            return Err(Error::invalid(
+                format!("{field}.to"),
+                &n.to,
+                format!("must use `{{{}}}`, the parameter that narrows", n.parameter),
+            ));
+        }
+        declared(format!("{field}.to"), &n.to)?;
+        if !docs.iter().any(|d| crate::preset_policy::has_resource(d, &n.resource, &n.sids)) {
+            return Err(Error::invalid(
+                format!("{field}.resource"),
+                &n.resource,
+                "is not a `Resource` element of any of the preset's documents (in the statements `sids` names, if given)",
+            ));
+        }
+    }
+    let document = document.map(|(_, d)| d);
     let mut variant_documents = BTreeMap::new();
     for (name, v) in &preset.policy.variants {
         let field = format!("{origin}: policy.variants.{name}");
@@ -401,38 +758,115 @@ fn load_one(
     Ok(LoadedPreset {
         preset,
         document,
+        versions,
         variant_documents,
         origin,
     })
+}
+
+/// `irsa`, `pod-identity (from vX: source)` as the preset declares them.
+pub fn mechanisms_line(pr: &Preset) -> String {
+    let Some(m) = &pr.mechanisms else {
+        return "not declared (irsa, and pod-identity unchecked)".to_string();
+    };
+    let mut out = Vec::new();
+    if m.irsa.is_some() {
+        out.push("irsa".to_string());
+    }
+    if let Some(pi) = &m.pod_identity {
+        out.push(format!("pod-identity (from {}: {})", pi.min_version, pi.source));
+    }
+    out.join("; ")
 }
 
 /// Text for `irsagen presets show NAME`.
 pub fn describe(p: &LoadedPreset) -> String {
     use crate::bundle::ArtifactKind as K;
     let pr = &p.preset;
-    let src = &pr.policy.source;
-    let actions: usize = p.document["Statement"]
-        .as_array()
-        .map(|s| s.iter().map(|st| st["Action"].as_array().map_or(1, Vec::len)).sum())
-        .unwrap_or(0);
     let mut s = format!("{}: {}\n(from {})\n\n", pr.name, pr.description, p.origin);
     s.push_str(&format!(
         "ServiceAccount  {}/{} (created by {})\n",
         pr.service_account.namespace, pr.service_account.name, pr.service_account.created_by
     ));
-    s.push_str(&format!(
-        "Policy          {} ({} statements, {} actions, {} characters without whitespace)\n",
-        pr.policy.name,
-        p.document["Statement"].as_array().map_or(0, Vec::len),
-        actions,
-        crate::policy_doc::iam_length(&p.document)
-    ));
-    s.push_str(&format!(
-        "Source          {}\n                {} {}\n                commit {} ({})\n",
-        src.document, src.repository, src.path, src.commit, src.date
-    ));
-    if let Some(n) = &src.note {
-        s.push_str(&format!("                {n}\n"));
+    s.push_str(&format!("Mechanisms      {}\n", mechanisms_line(pr)));
+    let default_kind = pr.policy.default.unwrap_or_default();
+    if let Some(doc) = p.default_document() {
+        let actions: usize = crate::policy_doc::statements(doc)
+            .iter()
+            .map(|st| st.get("Action").and_then(crate::policy_doc::strings).map_or(0, |a| a.len()))
+            .sum();
+        s.push_str(&format!(
+            "Policy          {} ({} statements, {} actions, {} characters without whitespace){}\n",
+            pr.policy.name,
+            crate::policy_doc::statements(doc).len(),
+            actions,
+            crate::policy_doc::iam_length(doc),
+            if p.versions.is_empty() { "" } else { ", newest version" }
+        ));
+    }
+    let src = pr.policy.source.as_ref().or_else(|| pr.policy.versions.last().map(|v| &v.source));
+    if let Some(src) = src {
+        s.push_str(&format!(
+            "Source          {}\n                {} {}\n                commit {} ({})\n",
+            src.document, src.repository, src.path, src.commit, src.date
+        ));
+        if let Some(n) = &src.note {
+            s.push_str(&format!("                {n}\n"));
+        }
+    }
+    if !p.versions.is_empty() {
+        s.push_str("Versions        (--set PRESET.version=vX.Y.Z picks the newest entry not after it)\n");
+        for (i, (v, decl)) in p.versions.iter().zip(&pr.policy.versions).enumerate() {
+            let newest = i + 1 == p.versions.len();
+            s.push_str(&format!(
+                "  {}{}  {} (commit {}, {})\n",
+                v.from,
+                if newest { " (default)" } else { "" },
+                decl.document_file,
+                decl.source.commit,
+                decl.source.date
+            ));
+        }
+    }
+    if let Some(m) = &pr.policy.aws_managed {
+        s.push_str("Policy choices  (--set PRESET.policy=document|aws-managed)\n");
+        let has_doc = p.default_document().is_some();
+        if has_doc {
+            s.push_str(&format!(
+                "  document{}     customer managed policy {} from the document above\n",
+                if default_kind == PolicyKind::Document { " (default)" } else { "" },
+                pr.policy.name
+            ));
+        }
+        s.push_str(&format!(
+            "  aws-managed{}  attach {}\n",
+            if default_kind == PolicyKind::AwsManaged { " (default)" } else { "" },
+            m.arns
+                .iter()
+                .map(|a| format!("arn:<partition>:iam::aws:{a}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        s.push_str(&format!(
+            "                {} {} ({})\n",
+            m.source.document, m.source.repository, m.source.date
+        ));
+    }
+    if !pr.parameters.is_empty() {
+        s.push_str("Parameters      (--set PRESET.NAME=VALUE, lists comma-separated; or presets.PRESET.parameters in irsagen.yaml)\n");
+        for (name, d) in &pr.parameters {
+            s.push_str(&format!(
+                "  {name}  {} of {}, {}, e.g. {}\n      {}\n",
+                d.kind.as_str(),
+                d.format.as_str(),
+                if d.required { "required" } else { "optional" },
+                d.example,
+                d.about
+            ));
+            for n in pr.policy.narrow.iter().filter(|n| n.parameter == *name) {
+                s.push_str(&format!("      narrows Resource {} to {}\n", n.resource, n.to));
+            }
+        }
     }
     if let Some(a) = &pr.addon {
         s.push_str(&format!(

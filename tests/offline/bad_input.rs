@@ -93,7 +93,23 @@ fn each_invalid_field_is_refused_and_named() {
         &["--set", "ebs-csi-driver.serviceAccountCreatedBy=operator"],
         &["operator", "must be `eksctl`, `helm` or `addon`"],
     );
-    refused(&["--set", "ebs-csi-driver.bogus=1"], &["unknown field `bogus`"]);
+    // A name that is no field may be a parameter; the preset has none, so both lists are shown.
+    refused(
+        &["--set", "ebs-csi-driver.bogus=1"],
+        &[
+            "presets.ebs-csi-driver `bogus`: is neither a field nor a parameter; preset `ebs-csi-driver` has no parameters; fields: namespace,",
+        ],
+    );
+    refused(&["--set", "ebs-csi-driver.bogus-x=1"], &["unknown field `bogus-x`"]);
+    refused(
+        &["--set", "ebs-csi-driver.version=v1.0.0"],
+        &["presets.ebs-csi-driver.version", "one policy document for every controller version"],
+    );
+    refused(
+        &["--set", "cluster-autoscaler.policy=aws-managed"],
+        &["has no AWS managed policy to attach"],
+    );
+    refused(&["--set", "ebs-csi-driver.policy=managed"], &["must be `document` or `aws-managed`"]);
     refused(&["--set", "nopreset"], &["PRESET.FIELD=VALUE"]);
     refused(
         &["--set", "efs-csi-driver.serviceAccount=ebs-csi-controller-sa"],

@@ -17,6 +17,7 @@ mod identity_modes;
 mod kube_plan;
 mod long_names;
 mod output_folder;
+mod preset_policy;
 mod pod_identity_aws;
 mod pod_identity_kube;
 mod pod_identity_wiring;

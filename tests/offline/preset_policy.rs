@@ -1,0 +1,398 @@
+//! Preset parameters, policy versions, `substitute` and `narrow`, end to end through the CLI and
+//! the library, with a small preset in a temporary `--presets-dir` (the built-in catalogue's
+//! presets have their own tests).
+
+use crate::support::*;
+use std::path::Path;
+
+const SOURCE: &str = "{document: a test, repository: https://example.com/r, path: p.json, commit: 0123456789abcdef0123456789abcdef01234567, date: \"2026-01-01\"}";
+
+/// The oldest document: the bucket placeholder upstream writes, and a wide hosted zone.
+const V1: &str = r#"{"Version":"2012-10-17","Statement":[
+  {"Sid":"Buckets","Effect":"Allow","Action":["s3:GetObject","s3:PutObject"],"Resource":["arn:aws:s3:::${BUCKET}/*"]},
+  {"Sid":"Zones","Effect":"Allow","Action":"route53:ChangeResourceRecordSets","Resource":"arn:aws:route53:::hostedzone/*"}
+]}"#;
+
+/// The newer document: one action gone, two added.
+const V2: &str = r#"{"Version":"2012-10-17","Statement":[
+  {"Sid":"Buckets","Effect":"Allow","Action":["s3:PutObject","s3:DeleteObject"],"Resource":["arn:aws:s3:::${BUCKET}/*"]},
+  {"Sid":"Zones","Effect":"Allow","Action":"route53:ChangeResourceRecordSets","Resource":"arn:aws:route53:::hostedzone/*"},
+  {"Sid":"List","Effect":"Allow","Action":"route53:ListHostedZones","Resource":"*"}
+]}"#;
+
+/// Writes the `demo` preset (versions v1.0.0 and v1.5.0, a required list parameter used by
+/// `substitute`, an optional one used by `narrow`) into `dir`; `extra` is appended to its YAML.
+pub fn demo_presets(dir: &Path, extra: &str) {
+    std::fs::create_dir_all(dir.join("policies/demo")).unwrap();
+    std::fs::write(dir.join("policies/demo/v1.0.0.json"), V1).unwrap();
+    std::fs::write(dir.join("policies/demo/v1.5.0.json"), V2).unwrap();
+    std::fs::write(
+        dir.join("demo.yaml"),
+        format!(
+            r#"name: demo
+description: A controller that writes to buckets and changes DNS records
+serviceAccount: {{namespace: demo, name: demo-controller}}
+mechanisms:
+  irsa: {{}}
+  podIdentity: {{minVersion: v1.2.0, source: "test: the SDK of v1.2.0"}}
+parameters:
+  bucketNames:
+    type: list
+    format: s3-bucket-name
+    required: true
+    example: my-backups
+    about: buckets the controller writes to
+  hostedZoneIds:
+    type: list
+    format: route53-hosted-zone-id
+    example: Z0123456789ABCDEFGHIJ
+    about: hosted zones it may change (default every zone)
+policy:
+  name: DemoPolicy
+  versions:
+    - from: v1.0.0
+      documentFile: policies/demo/v1.0.0.json
+      source: {SOURCE}
+    - from: v1.5.0
+      documentFile: policies/demo/v1.5.0.json
+      source: {SOURCE}
+  substitute:
+    "${{BUCKET}}": "{{bucketNames}}"
+  narrow:
+    - parameter: hostedZoneIds
+      resource: "arn:aws:route53:::hostedzone/*"
+      to: "arn:aws:route53:::hostedzone/{{hostedZoneIds}}"
+{extra}"#
+        ),
+    )
+    .unwrap();
+}
+
+/// `render --preset demo` with the presets in `dir` and `extra` arguments: (exit code, stdout, stderr).
+fn render_demo(dir: &Path, extra: &[&str]) -> (Option<i32>, String, String) {
+    let o = render_cmd(&["--presets-dir", dir.to_str().unwrap(), "--preset", "demo"])
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        o.status.code(),
+        String::from_utf8(o.stdout).unwrap(),
+        String::from_utf8(o.stderr).unwrap(),
+    )
+}
+
+/// The `==== path ====` section of a render to stdout.
+fn section<'a>(out: &'a str, path: &str) -> &'a str {
+    let head = format!("==== {path} ====\n");
+    let start = out.find(&head).unwrap_or_else(|| panic!("no {path} in {out}")) + head.len();
+    let rest = &out[start..];
+    &rest[..rest.find("\n==== ").unwrap_or(rest.len())]
+}
+
+fn policy(out: &str) -> serde_json::Value {
+    serde_json::from_str(section(out, "iam/demo/policy.json")).unwrap()
+}
+
+#[test]
+fn the_newest_version_with_parameters_substituted_and_in_the_partition() {
+    let dir = tempfile::tempdir().unwrap();
+    demo_presets(dir.path(), "");
+    // China: `arn:aws:` becomes `arn:aws-cn:` after substitution.
+    let (code, out, err) = render_demo(
+        dir.path(),
+        &[
+            "--region",
+            "cn-north-1",
+            "--oidc-issuer",
+            "https://oidc.eks.cn-north-1.amazonaws.com.cn/id/EXAMPLED539D4633E53DE1B71EXAMPLE",
+            "--set",
+            "demo.bucketNames=backups-1,backups-2",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        section(&out, "iam/demo/policy.json"),
+        r#"{
+  "Version": "2012-10-17",
+  "Statement": [
+    {
+      "Sid": "Buckets",
+      "Effect": "Allow",
+      "Action": [
+        "s3:PutObject",
+        "s3:DeleteObject"
+      ],
+      "Resource": [
+        "arn:aws-cn:s3:::backups-1/*",
+        "arn:aws-cn:s3:::backups-2/*"
+      ]
+    },
+    {
+      "Sid": "Zones",
+      "Effect": "Allow",
+      "Action": "route53:ChangeResourceRecordSets",
+      "Resource": "arn:aws-cn:route53:::hostedzone/*"
+    },
+    {
+      "Sid": "List",
+      "Effect": "Allow",
+      "Action": "route53:ListHostedZones",
+      "Resource": "*"
+    }
+  ]
+}"#
+    );
+}
+
+#[test]
+fn version_picks_the_newest_entry_not_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    demo_presets(dir.path(), "");
+    let actions = |v: &str| {
+        let (code, out, err) = render_demo(
+            dir.path(),
+            &["--set", "demo.bucketNames=b-1", "--set", &format!("demo.version={v}")],
+        );
+        assert_eq!(code, Some(0), "{v}: {err}");
+        policy(&out)["Statement"][0]["Action"].clone()
+    };
+    let v1 = serde_json::json!(["s3:GetObject", "s3:PutObject"]);
+    let v2 = serde_json::json!(["s3:PutObject", "s3:DeleteObject"]);
+    // At each boundary and one past it; the `v` is optional.
+    assert_eq!(actions("v1.0.0"), v1);
+    assert_eq!(actions("1.4.99"), v1);
+    assert_eq!(actions("v1.5.0"), v2);
+    assert_eq!(actions("v9.0.0"), v2);
+    let (code, _, err) = render_demo(
+        dir.path(),
+        &["--set", "demo.bucketNames=b-1", "--set", "demo.version=v0.9.9"],
+    );
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("invalid presets.demo.version `v0.9.9`: is older than the oldest version preset `demo` has a policy for, v1.0.0; use v1.0.0 or newer"),
+        "{err}"
+    );
+    let (code, _, err) = render_demo(dir.path(), &["--set", "demo.bucketNames=b-1", "--set", "demo.version=1.5"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("must be a version `vMAJOR.MINOR.PATCH`"), "{err}");
+}
+
+#[test]
+fn narrow_applies_only_when_its_parameter_is_set() {
+    let dir = tempfile::tempdir().unwrap();
+    demo_presets(dir.path(), "");
+    let (code, out, err) = render_demo(
+        dir.path(),
+        &["--set", "demo.bucketNames=b-1", "--set", "demo.hostedZoneIds=Z111,Z222"],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let p = policy(&out);
+    assert_eq!(
+        p["Statement"][1]["Resource"],
+        serde_json::json!(["arn:aws:route53:::hostedzone/Z111", "arn:aws:route53:::hostedzone/Z222"])
+    );
+    // The other statements are as upstream wrote them (after substitution).
+    assert_eq!(p["Statement"][2]["Resource"], "*");
+    assert_eq!(p["Statement"][0]["Resource"], serde_json::json!(["arn:aws:s3:::b-1/*"]));
+}
+
+#[test]
+fn parameter_errors_name_the_preset_the_parameter_and_an_example() {
+    let dir = tempfile::tempdir().unwrap();
+    demo_presets(dir.path(), "");
+    let (code, out, err) = render_demo(dir.path(), &[]);
+    assert_eq!(code, Some(2));
+    assert!(out.is_empty());
+    assert!(
+        err.contains("presets.demo.parameters.bucketNames is required: preset `demo` needs parameter `bucketNames` (buckets the controller writes to); set it with `--set demo.bucketNames=my-backups` or in irsagen.yaml under `presets.demo.parameters.bucketNames`"),
+        "{err}"
+    );
+    let (code, _, err) = render_demo(dir.path(), &["--set", "demo.bucketNames=Bad_Bucket"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("invalid presets.demo.parameters.bucketNames `Bad_Bucket`: must be an S3 bucket name"), "{err}");
+    assert!(err.contains("for example `my-backups`"), "{err}");
+    let (code, _, err) = render_demo(dir.path(), &["--set", "demo.bucketNames=b-1", "--set", "demo.hostedZoneId=Z1"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("`hostedZoneId`: is neither a field nor a parameter; parameters of preset `demo`: bucketNames, hostedZoneIds; fields: namespace,"),
+        "{err}"
+    );
+    // The mechanisms the preset declares are the modes it renders in.
+    let (code, _, err) = render_demo(dir.path(), &["--set", "demo.bucketNames=b-1", "--mode", "pod-identity"]);
+    assert_eq!(code, Some(0), "{err}");
+}
+
+#[test]
+fn an_undeclared_mechanism_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    demo_presets(dir.path(), "");
+    let yaml = std::fs::read_to_string(dir.path().join("demo.yaml")).unwrap();
+    let irsa_only = yaml.replace("  podIdentity: {minVersion: v1.2.0, source: \"test: the SDK of v1.2.0\"}\n", "");
+    assert_ne!(irsa_only, yaml);
+    std::fs::write(dir.path().join("demo.yaml"), irsa_only).unwrap();
+    let (code, _, err) = render_demo(dir.path(), &["--set", "demo.bucketNames=b-1", "--mode", "both"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("invalid presets.demo.identityMode `both`: preset `demo` does not declare support for EKS Pod Identity; it supports: irsa"),
+        "{err}"
+    );
+}
+
+/// The config file takes lists as YAML lists; version, policy and parameters are recorded in the
+/// manifest, and the folder renders again from it (`apply --from`).
+#[test]
+fn config_file_parameters_are_recorded_and_rerender() {
+    let dir = tempfile::tempdir().unwrap();
+    let presets = dir.path().join("presets");
+    demo_presets(&presets, "");
+    let cfg = dir.path().join("irsagen.yaml");
+    std::fs::write(
+        &cfg,
+        "cluster: smallest-cluster\nregion: us-east-1\naccount: \"123456789012\"\npresets:\n  demo:\n    version: v1.0.0\n    policy: document\n    parameters:\n      bucketNames: [b-1, b-2]\n      hostedZoneIds: Z9\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let o = irsagen()
+        .args(["render", "--config", cfg.to_str().unwrap(), "--presets-dir"])
+        .arg(&presets)
+        .arg("--out-dir")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("iam/demo/policy.json")).unwrap()).unwrap();
+    assert_eq!(
+        doc["Statement"][0]["Resource"],
+        serde_json::json!(["arn:aws:s3:::b-1/*", "arn:aws:s3:::b-2/*"])
+    );
+    assert_eq!(doc["Statement"][1]["Resource"], "arn:aws:route53:::hostedzone/Z9");
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join(irsagen::emit::manifest::NAME)).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        manifest["inputs"]["overrides"]["demo"],
+        serde_json::json!({"version": "v1.0.0", "policy": "document", "parameters": {"bucketNames": ["b-1", "b-2"], "hostedZoneIds": "Z9"}})
+    );
+    let renderer = irsagen::render::Renderer::new(Some(&presets), None).unwrap();
+    let again = irsagen::reviewed::load(&renderer, &out, "apply", Default::default()).unwrap();
+    assert_eq!(again.components[0].policy_version.as_deref(), Some("v1.0.0"));
+    // The guide's presets record none of these keys (their manifests are unchanged).
+    let guide = dir.path().join("guide");
+    let o = render_cmd(&["--out-dir", guide.to_str().unwrap()]).output().unwrap();
+    assert!(o.status.success());
+    let m = std::fs::read_to_string(guide.join(irsagen::emit::manifest::NAME)).unwrap();
+    for key in ["\"parameters\"", "\"version\"", "\"policy\""] {
+        assert!(!m.contains(key), "{key} in {m}");
+    }
+}
+
+/// A preset file that breaks a rule of the format is refused at load, naming the file and field.
+#[test]
+fn bad_preset_files_name_the_file_and_the_field() {
+    for (first, second, expect) in [
+        ("v1.5.0", "v1.0.0", "policy.versions[1].from `v1.0.0`: must be newer than the entry before it (`v1.5.0`)"),
+        ("v1.0.0", "v1.0.0", "policy.versions[1].from `v1.0.0`: must be newer than the entry before it"),
+        ("v1.0.0", "v1.0", "policy.versions[1].from `v1.0`: must be a version `vMAJOR.MINOR.PATCH`"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        demo_presets(dir.path(), "");
+        let p = dir.path().join("demo.yaml");
+        let yaml = std::fs::read_to_string(&p)
+            .unwrap()
+            .replacen("from: v1.5.0", "from: SECOND", 1)
+            .replacen("from: v1.0.0", &format!("from: {first}"), 1)
+            .replacen("from: SECOND", &format!("from: {second}"), 1);
+        std::fs::write(&p, yaml).unwrap();
+        let (code, _, err) = render_demo(dir.path(), &["--set", "demo.bucketNames=b-1"]);
+        assert_eq!(code, Some(2), "{err}");
+        assert!(err.contains("demo.yaml"), "{err}");
+        assert!(err.contains(expect), "{expect}\n{err}");
+    }
+    for (extra_or_edit, expect) in [
+        ("default: aws-managed", "policy.default `aws-managed`: needs `policy.awsManaged`"),
+        ("bad", "unknown field `bad`"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        demo_presets(dir.path(), &format!("  {extra_or_edit}: x\n").replace("aws-managed: x", "aws-managed"));
+        let (code, _, err) = render_demo(dir.path(), &["--set", "demo.bucketNames=b-1"]);
+        assert_eq!(code, Some(2), "{err}");
+        assert!(err.contains("demo.yaml"), "{err}");
+        assert!(err.contains(expect), "{err}");
+    }
+    for (from, to, expect) in [
+        (
+            "\"{{bucketNames}}\"",
+            "\"{bucket}\"",
+            "policy.substitute.${BUCKET} `{bucket}`: uses `{bucket}`, which is neither one of {partition}, {region}, {account}, {cluster} nor a declared parameter (bucketNames, hostedZoneIds)",
+        ),
+        ("\"${{BUCKET}}\":", "\"${BUCKETS}\":", "policy.substitute.${BUCKETS} `${BUCKETS}`: does not occur in the preset's policy documents"),
+        ("resource: \"arn:aws:route53:::hostedzone/*\"", "resource: \"arn:aws:route53:::hostedzone\"", "policy.narrow[0].resource `arn:aws:route53:::hostedzone`: is not a `Resource` element"),
+        ("parameter: hostedZoneIds", "parameter: zones", "policy.narrow[0].parameter `zones`: is not a declared parameter"),
+        ("example: my-backups", "example: My_Backups", "parameters.bucketNames.example `My_Backups`: must be an S3 bucket name"),
+        ("format: s3-bucket-name", "format: bucket", "unknown variant `bucket`"),
+        ("minVersion: v1.2.0", "minVersion: latest", "mechanisms.podIdentity.minVersion `latest`"),
+        ("  bucketNames:\n", "  version:\n", "parameters.version `version`: is the name of an override field"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        demo_presets(dir.path(), "");
+        let p = dir.path().join("demo.yaml");
+        let yaml = std::fs::read_to_string(&p).unwrap();
+        let from = from.replace("{{", "{").replace("}}", "}");
+        assert!(yaml.contains(&from), "{from} not in {yaml}");
+        std::fs::write(&p, yaml.replacen(&from, to, 1)).unwrap();
+        let (code, _, err) = render_demo(dir.path(), &["--set", "demo.bucketNames=b-1"]);
+        assert_eq!(code, Some(2), "{err}");
+        assert!(err.contains("demo.yaml"), "{err}");
+        assert!(err.contains(expect), "{expect}\n{err}");
+    }
+}
+
+/// `policy: aws-managed` picks the preset's AWS managed ARNs, in the cluster's partition; what
+/// that means for each artifact is the chart/apply side's (the component only carries it).
+#[test]
+fn aws_managed_choice_gives_partition_correct_arns() {
+    let dir = tempfile::tempdir().unwrap();
+    demo_presets(
+        dir.path(),
+        &format!("  awsManaged:\n    arns: [policy/AmazonS3ReadOnlyAccess, policy/service-role/AmazonEFSCSIDriverPolicy]\n    source: {SOURCE}\n"),
+    );
+    let renderer = irsagen::render::Renderer::new(Some(dir.path()), None).unwrap();
+    let mut inputs = guide_inputs();
+    inputs.region = Some("us-gov-west-1".into());
+    inputs.oidc_issuer = None;
+    let ctx = irsagen::context::Context::new(&inputs).unwrap();
+    let overrides = |kind: Option<&str>, buckets: bool| {
+        let mut m = std::collections::BTreeMap::new();
+        if let Some(k) = kind {
+            irsagen::overrides::apply_set(&mut m, &format!("demo.policy={k}")).unwrap();
+        }
+        if buckets {
+            irsagen::overrides::apply_set(&mut m, "demo.bucketNames=b-1").unwrap();
+        }
+        vec![("demo".to_string(), m.remove("demo").unwrap_or_default())]
+    };
+    // A required parameter is required whatever the policy (a chart's values may use it too).
+    assert!(renderer.components(&ctx, &overrides(Some("aws-managed"), false)).is_err());
+    let c = &renderer.components(&ctx, &overrides(Some("aws-managed"), true)).unwrap()[0];
+    assert_eq!(c.policy_kind, irsagen::preset::PolicyKind::AwsManaged);
+    assert_eq!(
+        c.aws_managed_policy_arns,
+        [
+            "arn:aws-us-gov:iam::aws:policy/AmazonS3ReadOnlyAccess",
+            "arn:aws-us-gov:iam::aws:policy/service-role/AmazonEFSCSIDriverPolicy"
+        ]
+    );
+    // The default stays `document`, which needs the bucket.
+    let c = &renderer.components(&ctx, &overrides(None, true)).unwrap()[0];
+    assert_eq!(c.policy_kind, irsagen::preset::PolicyKind::Document);
+    assert!(c.aws_managed_policy_arns.is_empty());
+    assert!(renderer.components(&ctx, &overrides(None, false)).is_err());
+    // A malformed ARN suffix is refused at load.
+    let p = dir.path().join("demo.yaml");
+    let yaml = std::fs::read_to_string(&p).unwrap().replace("policy/AmazonS3ReadOnlyAccess", "AmazonS3ReadOnlyAccess");
+    std::fs::write(&p, yaml).unwrap();
+    let e = irsagen::render::Renderer::new(Some(dir.path()), None).err().unwrap().to_string();
+    assert!(e.contains("policy.awsManaged.arns `AmazonS3ReadOnlyAccess`: must be the part of an AWS managed policy ARN"), "{e}");
+}

@@ -150,11 +150,7 @@ pub fn repository_name(h: &PresetHelm) -> String {
         return last.to_string();
     }
     let labels: Vec<&str> = host.split('.').collect();
-    labels
-        .len()
-        .checked_sub(2)
-        .map_or(host, |i| labels[i])
-        .to_string()
+    labels.len().checked_sub(2).map_or(host, |i| labels[i]).to_string()
 }
 
 /// What `helm install` is given for the chart: `<alias>/<chart>` for an HTTP repository, the
@@ -341,8 +337,14 @@ mod tests {
 
     #[test]
     fn repository_alias_and_chart_reference() {
-        assert_eq!(repository_name(&helm("https://kubernetes.github.io/autoscaler")), "autoscaler");
-        assert_eq!(repository_name(&helm("https://aws.github.io/eks-charts/")), "eks-charts");
+        assert_eq!(
+            repository_name(&helm("https://kubernetes.github.io/autoscaler")),
+            "autoscaler"
+        );
+        assert_eq!(
+            repository_name(&helm("https://aws.github.io/eks-charts/")),
+            "eks-charts"
+        );
         assert_eq!(repository_name(&helm("https://charts.jetstack.io")), "jetstack");
         assert_eq!(repository_name(&helm("https://localhost")), "localhost");
         let mut h = helm("https://charts.jetstack.io");
@@ -357,7 +359,13 @@ mod tests {
     #[test]
     fn helm_fields_are_checked() {
         assert!(check_helm("p", &helm("https://kubernetes.github.io/autoscaler")).is_ok());
-        for bad in ["http://x.io", "https://", "ftp://x", "https://x.io/$(id)", "https://a b"] {
+        for bad in [
+            "http://x.io",
+            "https://",
+            "ftp://x",
+            "https://x.io/$(id)",
+            "https://a b",
+        ] {
             let e = check_helm("p", &helm(bad)).unwrap_err().to_string();
             assert!(e.contains("helm.repository"), "{bad}: {e}");
         }
@@ -367,7 +375,13 @@ mod tests {
         assert!(check_helm("p", &helm(&format!("{long}a"))).is_err());
 
         let mut h = helm("https://x.io/r");
-        for (v, ok) in [("9.59.0", true), ("1.0.0-rc.1+b", true), ("", false), ("1 2", false), ("v/1", false)] {
+        for (v, ok) in [
+            ("9.59.0", true),
+            ("1.0.0-rc.1+b", true),
+            ("", false),
+            ("1 2", false),
+            ("v/1", false),
+        ] {
             h.version = v.into();
             assert_eq!(check_helm("p", &h).is_ok(), ok, "{v}");
         }
@@ -378,10 +392,20 @@ mod tests {
 
         let mut h = helm("https://x.io/r");
         h.service_account.path = "rbac..serviceAccount".into();
-        assert!(check_helm("p", &h).unwrap_err().to_string().contains("serviceAccount.path"));
+        assert!(
+            check_helm("p", &h)
+                .unwrap_err()
+                .to_string()
+                .contains("serviceAccount.path")
+        );
         let mut h = helm("https://x.io/r");
         h.service_account.name = "a.b".into();
-        assert!(check_helm("p", &h).unwrap_err().to_string().contains("serviceAccount.name"));
+        assert!(
+            check_helm("p", &h)
+                .unwrap_err()
+                .to_string()
+                .contains("serviceAccount.name")
+        );
         let mut h = helm("https://x.io/r");
         h.repository_name = Some("Bad Name".into());
         assert!(check_helm("p", &h).unwrap_err().to_string().contains("repositoryName"));

@@ -2,12 +2,12 @@
 //! (namespace/ServiceAccount) that every artifact must agree on. It is computed once here, and
 //! every template, the AWS apply and the cluster apply read the same values.
 
+use crate::chart_schema::ChartValues;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::identity::{self, IdentityMode, Mechanism, PodIdentityAssociation, PodIdentityScope, PodIdentityTrust};
 use crate::install_source::{self, Install};
 use crate::overrides::{ChartLayout, PresetOverrides, SaCreator};
-use crate::chart_schema::ChartValues;
 use crate::preset::{GUIDE_VARIANT, LoadedPreset, PolicySource, PresetChartServiceAccount};
 use crate::{names, policy_doc, rules};
 use serde::Serialize;

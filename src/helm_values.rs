@@ -33,7 +33,13 @@ pub fn wrap(c: &Component, body: &str) -> String {
         ChartLayout::Umbrella => {
             let indented: String = body
                 .lines()
-                .map(|l| if l.is_empty() { "\n".to_string() } else { format!("  {l}\n") })
+                .map(|l| {
+                    if l.is_empty() {
+                        "\n".to_string()
+                    } else {
+                        format!("  {l}\n")
+                    }
+                })
                 .collect();
             format!(
                 "# Values for the umbrella chart's {chart} subchart, rendered by irsagen.\n\
@@ -305,8 +311,14 @@ mod tests {
         let (head, rest) = out.split_at(out.find("cluster-autoscaler:\n").unwrap());
         assert!(head.lines().all(|l| l.starts_with("# ")), "{head}");
         assert_eq!(head.lines().count(), 3, "{head}");
-        assert!(head.contains("namespace kube-system") && head.contains(&c.role_name), "{head}");
-        assert_eq!(rest, "cluster-autoscaler:\n  enabled: true\n  a: 1\n\n  b:\n    c: \"x\"\n");
+        assert!(
+            head.contains("namespace kube-system") && head.contains(&c.role_name),
+            "{head}"
+        );
+        assert_eq!(
+            rest,
+            "cluster-autoscaler:\n  enabled: true\n  a: 1\n\n  b:\n    c: \"x\"\n"
+        );
         let v: Value = serde_saphyr::from_str(&out).unwrap();
         assert_eq!(v, json!({"cluster-autoscaler":{"enabled":true,"a":1,"b":{"c":"x"}}}));
 

@@ -475,7 +475,11 @@ fn chart_values(
     let rel = &h.values_reference;
     let field = format!("{origin}: helm.valuesReference");
     if let Some(rule) = safe_fs::plain_relative_path(rel) {
-        return Err(Error::invalid(field, rel, format!("{rule}; it must name a chart's values.yaml")));
+        return Err(Error::invalid(
+            field,
+            rel,
+            format!("{rule}; it must name a chart's values.yaml"),
+        ));
     }
     let text = match (read(rel), crate::chart_schema::embedded(rel)) {
         (Ok(text), _) => text,

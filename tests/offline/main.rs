@@ -4,6 +4,7 @@ mod aws_plan;
 mod aws_verify;
 mod bad_input;
 mod change_summary;
+mod chart_data;
 mod chart_options;
 mod check_mode;
 mod cli;

@@ -3,6 +3,7 @@
 //! file states (namespace, ServiceAccount, role ARN) is compared with the component's.
 
 use crate::bundle::{Artifact, ArtifactKind, Bundle};
+use crate::chart_schema;
 use crate::component::Component;
 use crate::error::{Error, Result};
 use crate::identity::{self, AUDIENCE, IdentityMode, Mechanism, ROLE_ARN_ANNOTATION};
@@ -13,28 +14,20 @@ use std::sync::OnceLock;
 
 /// eksctl's ClusterConfig schema (reference/eksctl/SOURCE.md says where it comes from).
 pub const EKSCTL_SCHEMA: &str = include_str!("../reference/eksctl/clusterconfig.schema.json");
-/// The cluster-autoscaler chart's own values.yaml (reference/charts/cluster-autoscaler/SOURCE.md).
-pub const CLUSTER_AUTOSCALER_VALUES: &str = include_str!("../reference/charts/cluster-autoscaler/values.yaml");
-
-/// Derived files the renderer embeds instead of the sources above: parsing the 149 KB schema and
-/// the commented YAML on every run cost about 2 ms of a 5 ms budget. A unit test regenerates both
-/// from the sources and fails when they differ (`IRSAGEN_REGENERATE=1 cargo test --lib` rewrites them).
+/// Derived files the renderer embeds instead of the sources above: parsing the 149 KB schema on
+/// every run cost about 2 ms of a 5 ms budget. A unit test regenerates it from the source and
+/// fails when they differ (`IRSAGEN_REGENERATE=1 cargo test --lib` rewrites it).
 pub mod derived {
     /// [`super::eksctl_schema_for_irsagen`], pretty-printed.
     pub const EKSCTL_SCHEMA_PATH: &str = "reference/eksctl/clusterconfig.irsagen.schema.json";
     /// Contents of [`EKSCTL_SCHEMA_PATH`].
     pub const EKSCTL_SCHEMA: &str = include_str!("../reference/eksctl/clusterconfig.irsagen.schema.json");
-    /// The chart's values.yaml as JSON, pretty-printed.
-    pub const CHART_VALUES_PATH: &str = "reference/charts/cluster-autoscaler/values.json";
-    /// Contents of [`CHART_VALUES_PATH`].
-    pub const CHART_VALUES: &str = include_str!("../reference/charts/cluster-autoscaler/values.json");
 }
 
 /// Compiled validators, built on first use and then shared.
 #[derive(Default)]
 pub struct Checker {
     eksctl: OnceLock<std::result::Result<jsonschema::Validator, String>>,
-    chart_values: OnceLock<std::result::Result<Value, String>>,
 }
 
 /// The eksctl schema, loadable by the `jsonschema` crate. Upstream writes Go package paths
@@ -124,16 +117,6 @@ impl Checker {
             .as_ref()
             .map_err(|m| Error::RenderedInvalid {
                 path: "reference/eksctl/clusterconfig.schema.json".into(),
-                message: m.clone(),
-            })
-    }
-
-    fn chart_values(&self) -> Result<&Value> {
-        self.chart_values
-            .get_or_init(|| serde_json::from_str(derived::CHART_VALUES).map_err(|e| e.to_string()))
-            .as_ref()
-            .map_err(|m| Error::RenderedInvalid {
-                path: "reference/charts/cluster-autoscaler/values.yaml".into(),
                 message: m.clone(),
             })
     }
@@ -256,18 +239,23 @@ impl Checker {
                     }
                     ChartLayout::Standalone => doc.clone(),
                 };
-                if h.chart == "cluster-autoscaler" {
-                    unknown_keys(&values, self.chart_values()?, "")
-                        .map_err(|k| bad(format!("`{k}` is not a key of the cluster-autoscaler chart")))?;
+                let reference = &h.values_reference;
+                if let Some(k) = reference.unknown_key(&values)? {
+                    return Err(bad(format!(
+                        "`{k}` is not a key of the {} chart (its values.yaml: {})",
+                        h.chart, reference.origin
+                    )));
                 }
-                let sa = &values["rbac"]["serviceAccount"];
-                let same = sa["name"] == json!(c.service_account.name)
-                    && sa["create"] == json!(c.service_account_created_by.by_chart())
-                    && annotations_hold(&sa["annotations"], c);
+                // Where the preset says the chart reads its ServiceAccount settings.
+                let keys = &h.service_account;
+                let sa = chart_schema::at(&values, &keys.path);
+                let same = sa[keys.name.as_str()] == json!(c.service_account.name)
+                    && sa[keys.create.as_str()] == json!(c.service_account_created_by.by_chart())
+                    && annotations_hold(&sa[keys.annotations.as_str()], c);
                 if !same {
                     return Err(bad(format!(
-                        "rbac.serviceAccount must name {} with role {}",
-                        c.service_account.name, c.role_arn
+                        "{} must name {} with role {}",
+                        keys.path, c.service_account.name, c.role_arn
                     )));
                 }
             }
@@ -450,58 +438,6 @@ fn expect_object(a: &Artifact, doc: &Value, api: &str, kind: &str, name: &str, n
     }
 }
 
-/// Chart maps whose keys are the user's although values.yaml gives some: `extraArgs` lists
-/// three arguments and shows the rest commented out, and the chart turns every key into a
-/// `--key=value` argument. (Every map that is empty in values.yaml is free-form too.)
-pub const CHART_FREE_FORM_WITH_DEFAULTS: [&str; 1] = ["extraArgs"];
-
-/// Every free-form map of the chart (dotted paths, sorted): the maps empty in `chart` plus
-/// [`CHART_FREE_FORM_WITH_DEFAULTS`]. Below them any key is accepted; the README lists them.
-pub fn chart_free_form_maps(chart: &Value) -> Vec<String> {
-    fn walk(v: &Value, path: &str, out: &mut Vec<String>) {
-        let Some(o) = v.as_object() else { return };
-        if o.is_empty() {
-            out.push(path.to_string());
-        }
-        for (k, x) in o {
-            let p = if path.is_empty() {
-                k.clone()
-            } else {
-                format!("{path}.{k}")
-            };
-            walk(x, &p, out);
-        }
-    }
-    let mut out: Vec<String> = CHART_FREE_FORM_WITH_DEFAULTS.iter().map(|s| s.to_string()).collect();
-    walk(chart, "", &mut out);
-    out.sort();
-    out.dedup();
-    out
-}
-
-/// The first key path in `ours` that the chart's values do not have. Below a free-form map
-/// (one empty in the chart, or [`CHART_FREE_FORM_WITH_DEFAULTS`]) any key is allowed: the chart
-/// passes those through. Lists are not looked into.
-fn unknown_keys(ours: &Value, chart: &Value, prefix: &str) -> std::result::Result<(), String> {
-    let Some(ours) = ours.as_object() else { return Ok(()) };
-    let Some(chart) = chart.as_object() else { return Ok(()) };
-    if chart.is_empty() || CHART_FREE_FORM_WITH_DEFAULTS.contains(&prefix) {
-        return Ok(());
-    }
-    for (k, v) in ours {
-        let path = if prefix.is_empty() {
-            k.clone()
-        } else {
-            format!("{prefix}.{k}")
-        };
-        match chart.get(k) {
-            None => return Err(path),
-            Some(cv) => unknown_keys(v, cv, &path)?,
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -531,19 +467,15 @@ mod tests {
         assert!(!v.is_valid(&bad));
     }
 
-    /// The derived files are what the sources give; with IRSAGEN_REGENERATE=1 stale ones are
+    /// The derived file is what the source gives; with IRSAGEN_REGENERATE=1 a stale one is
     /// rewritten, and the test still fails for this run.
     #[test]
     fn derived_files_match_their_sources() {
-        let chart: Value = serde_saphyr::from_str(CLUSTER_AUTOSCALER_VALUES).unwrap();
-        for (path, committed, value) in [
-            (
-                derived::EKSCTL_SCHEMA_PATH,
-                derived::EKSCTL_SCHEMA,
-                eksctl_schema_for_irsagen(),
-            ),
-            (derived::CHART_VALUES_PATH, derived::CHART_VALUES, chart),
-        ] {
+        for (path, committed, value) in [(
+            derived::EKSCTL_SCHEMA_PATH,
+            derived::EKSCTL_SCHEMA,
+            eksctl_schema_for_irsagen(),
+        )] {
             let fresh = format!("{}\n", serde_json::to_string_pretty(&value).unwrap());
             // Regenerating only writes the file: the check below still compares what this
             // binary embedded, so a run with IRSAGEN_REGENERATE set can never pass on stale data
@@ -556,60 +488,5 @@ mod tests {
                 "{path} is stale: run `IRSAGEN_REGENERATE=1 cargo test --lib derived` (it rewrites the file and still fails once), then run the tests again"
             );
         }
-    }
-
-    #[test]
-    fn chart_keys() {
-        let chart: Value = serde_saphyr::from_str(CLUSTER_AUTOSCALER_VALUES).unwrap();
-        assert!(
-            unknown_keys(
-                &json!({"rbac":{"serviceAccount":{"name":"x","annotations":{"a":"b"}}},"awsRegion":"r"}),
-                &chart,
-                ""
-            )
-            .is_ok()
-        );
-        assert_eq!(
-            unknown_keys(&json!({"rbac":{"serviceAcount":{}}}), &chart, ""),
-            Err("rbac.serviceAcount".into())
-        );
-    }
-
-    /// The chart's documented options pass: extraArgs beyond the three it sets, and any key
-    /// below the maps that are empty in values.yaml. A misspelt key elsewhere is still refused.
-    #[test]
-    fn free_form_maps_accept_any_key() {
-        let chart: Value = serde_saphyr::from_str(CLUSTER_AUTOSCALER_VALUES).unwrap();
-        for ok in [
-            json!({"extraArgs":{"expander":"least-waste","balance-similar-node-groups":true}}),
-            json!({"podAnnotations":{"a":"b"},"podLabels":{"team":"x"},"nodeSelector":{"k":"v"}}),
-            json!({"resources":{"limits":{"cpu":"100m"}},"affinity":{"nodeAffinity":{}}}),
-            json!({"extraEnv":{"AWS_STS_REGIONAL_ENDPOINTS":"regional"}}),
-            json!({"tolerations":[{"key":"k","operator":"Exists"}]}),
-        ] {
-            assert_eq!(unknown_keys(&ok, &chart, ""), Ok(()), "{ok}");
-        }
-        assert_eq!(
-            unknown_keys(&json!({"image":{"tagg":"v1"}}), &chart, ""),
-            Err("image.tagg".into())
-        );
-        assert_eq!(
-            unknown_keys(&json!({"extraArg":{"expander":"x"}}), &chart, ""),
-            Err("extraArg".into())
-        );
-        let maps = chart_free_form_maps(&chart);
-        for m in [
-            "extraArgs",
-            "podAnnotations",
-            "podLabels",
-            "nodeSelector",
-            "affinity",
-            "extraEnv",
-            "resources",
-            "rbac.serviceAccount.annotations",
-        ] {
-            assert!(maps.contains(&m.to_string()), "{m} in {maps:?}");
-        }
-        assert!(!maps.contains(&"image".to_string()));
     }
 }

@@ -2,13 +2,14 @@
 //! (namespace/ServiceAccount) that every artifact must agree on. It is computed once here, and
 //! every template, the AWS apply and the cluster apply read the same values.
 
+use crate::chart_schema::ChartValues;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::identity::{self, IdentityMode, Mechanism, PodIdentityAssociation, PodIdentityScope, PodIdentityTrust};
 use crate::install_source::{self, Install};
 use crate::overrides::{ChartLayout, PresetOverrides, SaCreator};
 use crate::parameters::ParamValue;
-use crate::preset::{GUIDE_VARIANT, LoadedPreset, PolicyKind, PolicySource};
+use crate::preset::{GUIDE_VARIANT, LoadedPreset, PolicyKind, PolicySource, PresetChartServiceAccount};
 use crate::preset_policy;
 use crate::{names, policy_doc, rules};
 use serde::Serialize;
@@ -63,6 +64,24 @@ pub struct HelmSettings {
     pub image_tag: Option<String>,
     /// The user's `helmValues`, merged into the rendered values ([`crate::helm_values`]).
     pub user_values: BTreeMap<String, serde_json::Value>,
+    /// The chart's repository (`https://…` or `oci://…`).
+    pub repository: String,
+    /// The pinned chart version.
+    pub version: String,
+    /// What `helm install` is given: `<repository alias>/<chart>`, or the OCI reference.
+    pub chart_ref: String,
+    /// Where the chart reads its ServiceAccount settings.
+    pub service_account: PresetChartServiceAccount,
+    /// The chart's values.yaml, whose keys the rendered values must use.
+    #[serde(skip)]
+    pub values_reference: std::sync::Arc<ChartValues>,
+}
+
+impl HelmSettings {
+    /// The dotted chart key of one ServiceAccount setting (`key` is the preset's key name).
+    pub fn service_account_key(&self, key: &str) -> String {
+        format!("{}.{key}", self.service_account.path)
+    }
 }
 
 /// One preset, resolved for one cluster. Load-bearing: templates read these fields by name.
@@ -349,6 +368,17 @@ pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Res
             release_namespace: namespace.clone(),
             image_tag: image_tag(ctx, p)?,
             user_values: o.helm_values.clone(),
+            repository: h.repository.clone(),
+            version: h.version.clone(),
+            chart_ref: crate::chart_schema::chart_ref(h),
+            service_account: h.service_account.clone(),
+            values_reference: loaded.chart_values.clone().ok_or_else(|| {
+                Error::invalid(
+                    field("helm.valuesReference"),
+                    &h.values_reference,
+                    "was not loaded with the preset (a preset is loaded through preset::Catalog)",
+                )
+            })?,
         }),
     };
 

@@ -11,6 +11,7 @@ pub mod bundle;
 pub mod bundle_check;
 pub mod change;
 pub mod change_summary;
+pub mod chart_schema;
 pub mod component;
 pub mod config;
 pub mod context;

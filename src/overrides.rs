@@ -63,12 +63,12 @@ impl std::fmt::Display for SaCreator {
 /// Selected presets with their overrides, in the order given.
 pub type Selection = Vec<(String, PresetOverrides)>;
 
-/// How the cluster-autoscaler chart is installed.
+/// How a preset's chart is installed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ChartLayout {
-    /// As a subchart of an umbrella chart: values nested under `cluster-autoscaler:` with
-    /// `enabled: true`, as the guide shows.
+    /// As a subchart of an umbrella chart: values nested under `<chart>:` with `enabled: true`,
+    /// as the guide shows for cluster-autoscaler.
     Umbrella,
     /// The upstream chart installed directly: its keys at the top level.
     Standalone,

@@ -263,13 +263,35 @@ pub struct PresetAddon {
     pub name: String,
 }
 
-/// A Helm chart whose values irsagen renders.
+/// A Helm chart whose values irsagen renders. Everything chart-specific is here, as data: Rust
+/// knows no chart by name.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PresetHelm {
-    /// Chart name; also the umbrella key.
+    /// Chart name; also the umbrella key and the release name.
     pub chart: String,
-    /// Template id of the values file.
+    /// The chart's repository: an `https://` Helm repository or an `oci://` registry.
+    pub repository: String,
+    /// The alias `helm repo add` gives the repository, for commands; default: the URL's last
+    /// path segment, else its host's name ([`crate::chart_schema::repository_name`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository_name: Option<String>,
+    /// The pinned chart version whose values.yaml is `valuesReference`.
+    pub version: String,
+    /// A pinned copy of the chart's values.yaml (`reference/charts/<chart>/values.yaml`, with a
+    /// SOURCE.md): rendered and user values may only use its keys. Embedded presets name the
+    /// copy irsagen ships; a `--presets-dir` preset names a file in that folder, or one irsagen
+    /// ships when the folder has none at that path.
+    pub values_reference: String,
+    /// Maps whose keys are the user's although values.yaml lists some (the chart turns each key
+    /// into something of its own, e.g. an `--arg`); every map empty in values.yaml is free-form too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub free_form_maps: Vec<String>,
+    /// Where the chart reads its ServiceAccount settings.
+    pub service_account: PresetChartServiceAccount,
+    /// Template id of the values BODY: the chart's own keys. irsagen adds the header comments
+    /// and, for the umbrella layout, nests it under `<chart>:` with `enabled: true`
+    /// ([`crate::helm_values::wrap`]).
     pub values_template: String,
     /// Default layout.
     #[serde(default = "default_layout")]
@@ -284,6 +306,35 @@ pub struct PresetHelm {
 
 fn default_layout() -> ChartLayout {
     ChartLayout::Umbrella
+}
+
+/// Where a chart reads its ServiceAccount settings: the map at `path` and the key names in it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PresetChartServiceAccount {
+    /// Dotted path of the map (`serviceAccount`; cluster-autoscaler: `rbac.serviceAccount`).
+    pub path: String,
+    /// Key of the create flag.
+    #[serde(default = "default_create_key")]
+    pub create: String,
+    /// Key of the ServiceAccount name.
+    #[serde(default = "default_name_key")]
+    pub name: String,
+    /// Key of the annotations map.
+    #[serde(default = "default_annotations_key")]
+    pub annotations: String,
+}
+
+fn default_create_key() -> String {
+    "create".into()
+}
+
+fn default_name_key() -> String {
+    "name".into()
+}
+
+fn default_annotations_key() -> String {
+    "annotations".into()
 }
 
 /// Install step for a component the guide installs with kubectl.
@@ -320,6 +371,8 @@ pub struct LoadedPreset {
     pub variant_documents: BTreeMap<String, serde_json::Value>,
     /// Where it was loaded from (`embedded` or a path), for messages and `presets show`.
     pub origin: String,
+    /// The chart's values reference (`helm.valuesReference`), for chart presets.
+    pub chart_values: Option<std::sync::Arc<crate::chart_schema::ChartValues>>,
 }
 
 /// One entry of `policy.versions`, loaded.
@@ -495,10 +548,15 @@ fn load_one(
         }
         rules::object_name(&format!("{origin}: controllerPatch.name"), &p.name)?;
     }
-    if let Some(h) = &preset.helm {
-        // The chart name becomes a path (`helm/<chart>-values.yaml`).
-        rules::preset_name(&format!("{origin}: helm.chart"), &h.chart)?;
-    }
+    let chart_values = match &preset.helm {
+        None => None,
+        Some(h) => {
+            // The chart name becomes a path (`helm/<chart>-values.yaml`).
+            rules::preset_name(&format!("{origin}: helm.chart"), &h.chart)?;
+            crate::chart_schema::check_helm(origin, h)?;
+            Some(std::sync::Arc::new(chart_values(origin, h, &read)?))
+        }
+    };
     if let Some(a) = &preset.addon {
         rules::namespace(&format!("{origin}: addon.name"), &a.name)?;
     }
@@ -761,6 +819,7 @@ fn load_one(
         versions,
         variant_documents,
         origin,
+        chart_values,
     })
 }
 
@@ -777,6 +836,43 @@ pub fn mechanisms_line(pr: &Preset) -> String {
         out.push(format!("pod-identity (from {}: {})", pi.min_version, pi.source));
     }
     out.join("; ")
+}
+
+/// The chart's values reference: the file beside the preset when there is one (`read`), else the
+/// copy irsagen ships under that path.
+fn chart_values(
+    origin: &str,
+    h: &PresetHelm,
+    read: &impl Fn(&str) -> std::result::Result<String, String>,
+) -> Result<crate::chart_schema::ChartValues> {
+    let rel = &h.values_reference;
+    let field = format!("{origin}: helm.valuesReference");
+    if let Some(rule) = safe_fs::plain_relative_path(rel) {
+        return Err(Error::invalid(
+            field,
+            rel,
+            format!("{rule}; it must name a chart's values.yaml"),
+        ));
+    }
+    let text = match (read(rel), crate::chart_schema::embedded(rel)) {
+        (Ok(text), _) => text,
+        (Err(_), Some(text)) => text.to_string(),
+        (Err(m), None) => {
+            return Err(Error::invalid(
+                field,
+                rel,
+                format!(
+                    "names no file: {m}, and irsagen ships no chart values reference there (it ships {}<chart>/values.yaml for its presets' charts)",
+                    crate::chart_schema::EMBEDDED_PREFIX
+                ),
+            ));
+        }
+    };
+    Ok(crate::chart_schema::ChartValues::new(
+        rel.clone(),
+        text,
+        h.free_form_maps.clone(),
+    ))
 }
 
 /// Text for `irsagen presets show NAME`.
@@ -876,8 +972,10 @@ pub fn describe(p: &LoadedPreset) -> String {
     }
     if let Some(h) = &pr.helm {
         s.push_str(&format!(
-            "Helm chart      {} (layout {}, values template {})\n",
+            "Helm chart      {} {} from {} (layout {}, values template {})\n",
             h.chart,
+            h.version,
+            h.repository,
             format!("{:?}", h.layout).to_lowercase(),
             h.values_template
         ));

@@ -52,7 +52,7 @@ struct ComponentView<'a> {
     eksctl_tags: BTreeMap<String, String>,
     /// From [`Component::service_account_created_by`]: irsagen renders the manifest.
     renders_service_account: bool,
-    /// From [`Component::service_account_created_by`]: the chart's `rbac.serviceAccount.create`.
+    /// From [`Component::service_account_created_by`]: the chart's ServiceAccount create flag.
     chart_creates_service_account: bool,
     /// From [`Component::identity_mode`]: IRSA binds (role-arn annotation, OIDC trust).
     uses_irsa: bool,
@@ -157,11 +157,11 @@ impl Renderer {
                     ArtifactKind::HelmValues => {
                         // ComponentFiles lists values only for a chart.
                         let Some(h) = &c.helm else { continue };
-                        let content = one(&h.values_template)?;
+                        let content = crate::helm_values::wrap(c, &one(&h.values_template)?);
                         if h.user_values.is_empty() {
                             content
                         } else {
-                            crate::helm_values::merge(&c.preset, &h.chart, h.layout, &content, &h.user_values)?
+                            crate::helm_values::merge(&c.preset, h, &content, &h.user_values)?
                         }
                     }
                     // Bundle-wide files are rendered below, once.

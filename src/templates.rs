@@ -232,7 +232,12 @@ mod tests {
         for id in ids::ALL {
             assert!(t.has(id), "missing template {id}");
         }
-        assert!(t.has("helm/cluster-autoscaler-values.yaml"));
+        // Every embedded preset's values body exists (the wrapping is irsagen's, not a template's).
+        for p in crate::preset::Catalog::embedded().unwrap().iter() {
+            if let Some(h) = &p.preset.helm {
+                assert!(t.has(&h.values_template), "missing template {}", h.values_template);
+            }
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod aws_verify;
 mod bad_input;
 mod catalogue;
 mod change_summary;
+mod chart_data;
 mod chart_options;
 mod check_mode;
 mod cli;

@@ -182,6 +182,15 @@ fn a_missing_required_parameter_names_the_preset_the_parameter_and_its_example()
     assert_eq!(checked, 7);
 }
 
+/// The guide's cluster moved to `region`, with an issuer of that region (EKS's host in China).
+fn inputs_in(region: &str) -> irsagen::context::ClusterInputs {
+    let mut inputs = guide_inputs();
+    let host = if region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" };
+    inputs.region = Some(region.into());
+    inputs.oidc_issuer = Some(format!("https://oidc.eks.{region}.{host}/id/EXAMPLED539D4633E53DE1B71EXAMPLE"));
+    inputs
+}
+
 fn policy_of(b: &irsagen::bundle::Bundle, preset: &str) -> Value {
     serde_json::from_str(&b.get(&format!("iam/{preset}/policy.json")).unwrap().content).unwrap()
 }
@@ -215,7 +224,7 @@ fn hosted_zone_ids_narrow_external_dns_and_cert_manager_and_without_them_upstrea
     let b = with_params("external-dns", &[("hostedZoneIds", &zones.join(","))]);
     let values = &b.get("helm/external-dns-values.yaml").unwrap().content;
     for z in zones {
-        assert!(values.contains(&format!("--zone-id-filter={z}")), "{values}");
+        assert!(values.contains(&format!("- \"--zone-id-filter={z}\"")), "{values}");
     }
 
     let d = policy_of(&with_params("cert-manager", &[]), "cert-manager");
@@ -270,21 +279,33 @@ fn karpenters_placeholders_are_all_substituted_in_values_and_condition_keys() {
     assert!(text.contains("aws:RequestTag/kubernetes.io/cluster/smallest-cluster"), "a key: {text}");
     assert!(text.contains("arn:aws:iam::123456789012:role/KarpenterNodeRole-smallest-cluster"));
     assert!(text.contains("arn:aws:sqs:us-east-1:123456789012:smallest-cluster"));
-    // GovCloud: every ARN in the partition, the substitutions included.
-    let mut inputs = guide_inputs();
-    inputs.region = Some("us-gov-west-1".into());
+    // China: every ARN in the cluster's partition, the substituted ones included. The cluster name
+    // is short because the document only fits there up to 10 characters (see the size test below).
     let catalog = Catalog::embedded().unwrap();
-    let o = example_overrides(&catalog.get("karpenter").unwrap().preset, IdentityMode::Irsa);
+    let preset = &catalog.get("karpenter").unwrap().preset;
+    let mut inputs = inputs_in("cn-north-1");
+    inputs.cluster = Some("cn-cluster".into());
+    let mut o = example_overrides(preset, IdentityMode::Irsa);
+    o.parameters.insert("interruptionQueue".into(), irsagen::parameters::ParamValue::One("cn-cluster".into()));
+    o.parameters.insert(
+        "nodeRoleName".into(),
+        irsagen::parameters::ParamValue::One("KarpenterNodeRole-cn-cluster".into()),
+    );
     let b = render(&inputs, &[("karpenter".into(), o)]).unwrap();
-    let text = policy_of(&b, "karpenter").to_string();
+    let d = policy_of(&b, "karpenter");
+    let text = d.to_string();
     assert!(!text.contains("arn:aws:"), "{text}");
-    assert!(text.contains("arn:aws-us-gov:iam::123456789012:role/KarpenterNodeRole-smallest-cluster"));
+    assert!(text.contains("arn:aws-cn:iam::123456789012:role/KarpenterNodeRole-cn-cluster"));
+    assert!(text.contains("arn:aws-cn:sqs:cn-north-1:123456789012:cn-cluster"));
+    assert_eq!(irsagen::policy_doc::iam_length(&d), 6_134);
 }
 
 /// The merged Karpenter document is close to IAM's 6,144-character limit for one managed policy:
 /// with the guide's cluster (16 characters, us-east-1) it is 6,118. Each further character of
 /// the cluster name costs 18 (16 `${ClusterName}`, plus the example node role and queue names that
-/// carry it), so a 17-character name fits (6,136) and an 18-character one does not (6,154).
+/// carry it), so a 17-character name fits (6,136) and an 18-character one does not (6,154). Each
+/// character of region or partition beyond `us-east-1`/`aws` costs 31: in GovCloud it never fits
+/// (6,459 with the guide's cluster). The limit is IAM's, so render refuses rather than truncating.
 #[test]
 fn karpenters_document_fits_iams_limit_up_to_a_17_character_cluster_name() {
     let catalog = Catalog::embedded().unwrap();
@@ -304,8 +325,12 @@ fn karpenters_document_fits_iams_limit_up_to_a_17_character_cluster_name() {
     assert_eq!(len(&render_for("smallest-cluster").unwrap()), 6_118);
     assert_eq!(len(&render_for("smallest-cluster1").unwrap()), 6_136);
     let err = render_for("smallest-cluster12").unwrap_err().to_string();
-    assert!(err.contains("6154") || err.contains("6,154"), "{err}");
-    assert!(err.contains("6144") || err.contains("6,144"), "{err}");
+    assert!(err.contains("6154") && err.contains("6144"), "{err}");
+    let o = example_overrides(preset, IdentityMode::Irsa);
+    let err = render(&inputs_in("us-gov-west-1"), &[("karpenter".into(), o)])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("6459") && err.contains("6144"), "{err}");
 }
 
 #[test]
@@ -320,8 +345,7 @@ fn aws_managed_presets_attach_the_managed_arns_in_the_clusters_partition() {
         ("adot-collector", vec!["policy/AmazonPrometheusRemoteWriteAccess"]),
     ] {
         for (region, partition) in [("us-east-1", "aws"), ("cn-north-1", "aws-cn")] {
-            let mut inputs = guide_inputs();
-            inputs.region = Some(region.into());
+            let inputs = inputs_in(region);
             let o = example_overrides(&catalog.get(preset).unwrap().preset, IdentityMode::Irsa);
             let b = render(&inputs, &[(preset.into(), o)]).unwrap();
             assert!(b.get(&format!("iam/{preset}/policy.json")).is_none(), "{preset}: no customer document");
@@ -372,5 +396,5 @@ fn the_termination_handler_values_carry_the_queue_url_of_the_queue_arn() {
     );
     let v = &b.get("helm/aws-node-termination-handler-values.yaml").unwrap().content;
     assert!(v.contains("enableSqsTerminationDraining: true"), "{v}");
-    assert!(v.contains("queueURL: https://sqs.us-east-1.amazonaws.com/123456789012/my-nth-queue"), "{v}");
+    assert!(v.contains("queueURL: \"https://sqs.us-east-1.amazonaws.com/123456789012/my-nth-queue\""), "{v}");
 }

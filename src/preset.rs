@@ -767,7 +767,7 @@ fn load_one(
 /// `irsa`, `pod-identity (from vX: source)` as the preset declares them.
 pub fn mechanisms_line(pr: &Preset) -> String {
     let Some(m) = &pr.mechanisms else {
-        return "not declared (irsa, and pod-identity unchecked)".to_string();
+        return "not declared (all modes)".to_string();
     };
     let mut out = Vec::new();
     if m.irsa.is_some() {
@@ -789,6 +789,17 @@ pub fn describe(p: &LoadedPreset) -> String {
         pr.service_account.namespace, pr.service_account.name, pr.service_account.created_by
     ));
     s.push_str(&format!("Mechanisms      {}\n", mechanisms_line(pr)));
+    let modes: Vec<&str> = crate::identity::IdentityMode::NAMES
+        .into_iter()
+        .filter(|m| {
+            crate::identity::IdentityMode::parse("", m)
+                .is_ok_and(|mode| mode.mechanisms().iter().all(|mech| pr.supports(*mech)))
+        })
+        .collect();
+    s.push_str(&format!(
+        "Identity modes  {} (--mode, or --set PRESET.identityMode=)\n",
+        modes.join(", ")
+    ));
     let default_kind = pr.policy.default.unwrap_or_default();
     if let Some(doc) = p.default_document() {
         let actions: usize = crate::policy_doc::statements(doc)

@@ -248,8 +248,16 @@ pub fn pick_version<'a>(
     loaded: &'a LoadedPreset,
     requested: Option<&str>,
 ) -> Result<Option<(&'a crate::preset::LoadedVersion, &'a PolicySource)>> {
+    pick_version_for(loaded, requested, &format!("presets.{}.version", loaded.preset.name))
+}
+
+/// [`pick_version`], with `field` naming where the version came from in errors.
+pub fn pick_version_for<'a>(
+    loaded: &'a LoadedPreset,
+    requested: Option<&str>,
+    field: &str,
+) -> Result<Option<(&'a crate::preset::LoadedVersion, &'a PolicySource)>> {
     let p = &loaded.preset;
-    let field = format!("presets.{}.version", p.name);
     if loaded.versions.is_empty() {
         return match requested {
             None => Ok(None),

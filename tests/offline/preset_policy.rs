@@ -396,3 +396,125 @@ fn aws_managed_choice_gives_partition_correct_arns() {
     let e = irsagen::render::Renderer::new(Some(dir.path()), None).err().unwrap().to_string();
     assert!(e.contains("policy.awsManaged.arns `AmazonS3ReadOnlyAccess`: must be the part of an AWS managed policy ARN"), "{e}");
 }
+
+/// `irsagen presets ARGS --presets-dir DIR`: (exit code, stdout, stderr).
+fn presets_cmd(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let o = irsagen()
+        .arg("presets")
+        .args(args)
+        .arg("--presets-dir")
+        .arg(dir)
+        .output()
+        .unwrap();
+    (
+        o.status.code(),
+        String::from_utf8(o.stdout).unwrap(),
+        String::from_utf8(o.stderr).unwrap(),
+    )
+}
+
+const AWS_MANAGED: &str = "  awsManaged:\n    arns: [policy/AmazonS3ReadOnlyAccess]\n    source: {document: AWS managed policy reference, repository: https://docs.aws.amazon.com, path: p, commit: none, date: \"2026-01-01\"}\n";
+
+#[test]
+fn presets_list_shows_mechanisms_versions_parameters_and_policy_choices() {
+    let dir = tempfile::tempdir().unwrap();
+    demo_presets(dir.path(), AWS_MANAGED);
+    let (code, out, err) = presets_cmd(dir.path(), &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains(
+            "demo                 demo/demo-controller          A controller that writes to buckets and changes DNS records\n                     mechanisms: irsa, pod-identity >= v1.2.0; versions: v1.0.0, v1.5.0 (default); parameters: bucketNames (required), hostedZoneIds; policy: document (default), aws-managed\n"
+        ),
+        "{out}"
+    );
+    let (code, out, _) = presets_cmd(dir.path(), &["--markdown"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.contains("| `demo` | `demo/demo-controller` | - | irsa, pod-identity >= v1.2.0 | v1.0.0, v1.5.0 (default) | bucketNames (required), hostedZoneIds | document (default), aws-managed |\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn presets_show_lists_versions_parameters_and_policy_choices() {
+    let dir = tempfile::tempdir().unwrap();
+    demo_presets(dir.path(), AWS_MANAGED);
+    let (code, out, err) = presets_cmd(dir.path(), &["show", "demo"]);
+    assert_eq!(code, Some(0), "{err}");
+    for line in [
+        "Mechanisms      irsa; pod-identity (from v1.2.0: test: the SDK of v1.2.0)\n",
+        "Identity modes  irsa, pod-identity, both (--mode, or --set PRESET.identityMode=)\n",
+        "Policy          DemoPolicy (3 statements, 4 actions, 360 characters without whitespace), newest version\n",
+        "  v1.0.0  policies/demo/v1.0.0.json (commit 0123456789abcdef0123456789abcdef01234567, 2026-01-01)\n",
+        "  v1.5.0 (default)  policies/demo/v1.5.0.json (commit 0123456789abcdef0123456789abcdef01234567, 2026-01-01)\n",
+        "  document (default)     customer managed policy DemoPolicy from the document above\n",
+        "  aws-managed  attach arn:<partition>:iam::aws:policy/AmazonS3ReadOnlyAccess\n",
+        "  bucketNames  list of s3-bucket-name, required, e.g. my-backups\n      buckets the controller writes to\n",
+        "  hostedZoneIds  list of route53-hosted-zone-id, optional, e.g. Z0123456789ABCDEFGHIJ\n      hosted zones it may change (default every zone)\n      narrows Resource arn:aws:route53:::hostedzone/* to arn:aws:route53:::hostedzone/{hostedZoneIds}\n",
+    ] {
+        assert!(out.contains(line), "`{line}` not in:\n{out}");
+    }
+}
+
+#[test]
+fn presets_diff_prints_the_document_change_and_the_actions() {
+    let dir = tempfile::tempdir().unwrap();
+    demo_presets(dir.path(), "");
+    // v1.5.3 is covered by the v1.5.0 entry.
+    let (code, out, err) = presets_cmd(dir.path(), &["diff", "demo", "v1.0.0", "v1.5.3"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        out,
+        r#"demo v1.0.0 uses the policy of v1.0.0 (policies/demo/v1.0.0.json); v1.5.3 uses v1.5.0 (policies/demo/v1.5.0.json)
+--- demo v1.0.0
++++ demo v1.5.0
+@@ -5,8 +5,8 @@
+       "Sid": "Buckets",
+       "Effect": "Allow",
+       "Action": [
+-        "s3:GetObject",
+-        "s3:PutObject"
++        "s3:PutObject",
++        "s3:DeleteObject"
+       ],
+       "Resource": [
+         "arn:aws:s3:::${BUCKET}/*"
+@@ -17,6 +17,12 @@
+       "Effect": "Allow",
+       "Action": "route53:ChangeResourceRecordSets",
+       "Resource": "arn:aws:route53:::hostedzone/*"
++    },
++    {
++      "Sid": "List",
++      "Effect": "Allow",
++      "Action": "route53:ListHostedZones",
++      "Resource": "*"
+     }
+   ]
+ }
+added actions: route53:ListHostedZones, s3:DeleteObject
+removed actions: s3:GetObject
+"#
+    );
+    // Two versions of one entry: no change.
+    let (code, out, _) = presets_cmd(dir.path(), &["diff", "demo", "v1.0.0", "1.4.9"]);
+    assert_eq!(code, Some(0));
+    assert!(out.ends_with("same document: no change\n"), "{out}");
+    for (args, expect) in [
+        (
+            ["diff", "demo", "v0.9.0", "v1.5.0"],
+            "invalid presets diff FROM `v0.9.0`: is older than the oldest version preset `demo` has a policy for, v1.0.0",
+        ),
+        (["diff", "demo", "v1.0.0", "latest"], "invalid presets diff TO `latest`: must be a version"),
+        (["diff", "nope", "v1.0.0", "v1.5.0"], "unknown preset `nope`"),
+        (
+            ["diff", "ebs-csi-driver", "v1.0.0", "v1.5.0"],
+            "has one policy document for every controller version",
+        ),
+    ] {
+        let (code, out, err) = presets_cmd(dir.path(), &args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(out.is_empty());
+        assert!(err.contains(expect), "{args:?}: {err}");
+    }
+}

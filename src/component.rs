@@ -526,11 +526,20 @@ fn policy_choice(
             (PolicyKind::Document, false) => preset_policy::render(&document, loaded, &vars)?,
             _ => document,
         };
+        // A policy name is account-wide. A document made for this cluster (its parameters, or
+        // an older controller version than the preset's default) must not share its name with
+        // another cluster's different document, so, as for a variant's cluster placeholder, the
+        // default name gets `-<cluster>`. The preset's own default document keeps the plain name.
+        let default_name = if kind == PolicyKind::Document && Some(&document) != loaded.default_document() {
+            names::bounded(&format!("{}-{}", p.policy.name, ctx.cluster), 128)
+        } else {
+            p.policy.name.clone()
+        };
         return Ok(PolicyChoice {
             variant: name.to_string(),
             document,
             source,
-            default_name: p.policy.name.clone(),
+            default_name,
             variants,
             version,
             kind,

@@ -3,8 +3,8 @@
 //! chart, controller patch); the variables of a cluster are applied later, in `component`.
 
 use crate::error::{Error, Result};
-use crate::parameters::PresetParameter;
 use crate::overrides::{ChartLayout, SaCreator};
+use crate::parameters::PresetParameter;
 use crate::rules;
 use crate::safe_fs::{self, Contents, Kind};
 use include_dir::{Dir, include_dir};
@@ -338,7 +338,9 @@ pub struct LoadedVersion {
 impl LoadedPreset {
     /// The document rendered by default: `documentFile`'s, else the newest version's.
     pub fn default_document(&self) -> Option<&serde_json::Value> {
-        self.document.as_ref().or_else(|| self.versions.last().map(|v| &v.document))
+        self.document
+            .as_ref()
+            .or_else(|| self.versions.last().map(|v| &v.document))
     }
 }
 
@@ -526,7 +528,7 @@ fn load_one(
         (None, None, _) => None,
         _ => {
             return Err(bad(
-                "policy must have at most one of `documentFile`, `document` and `versions`".into()
+                "policy must have at most one of `documentFile`, `document` and `versions`".into(),
             ));
         }
     };
@@ -613,7 +615,9 @@ fn load_one(
     }
     if let Some(m) = &preset.mechanisms {
         if m.irsa.is_none() && m.pod_identity.is_none() {
-            return Err(bad("mechanisms must list `irsa`, `podIdentity` or both (leave it out for IRSA only)".into()));
+            return Err(bad(
+                "mechanisms must list `irsa`, `podIdentity` or both (leave it out for IRSA only)".into(),
+            ));
         }
         if let Some(pi) = &m.pod_identity {
             if crate::preset_policy::parse_version(&pi.min_version).is_none() {
@@ -624,7 +628,9 @@ fn load_one(
                 ));
             }
             if pi.source.trim().is_empty() {
-                return Err(bad("mechanisms.podIdentity.source must say where the minimum version is stated".into()));
+                return Err(bad(
+                    "mechanisms.podIdentity.source must say where the minimum version is stated".into(),
+                ));
             }
         }
     }
@@ -652,7 +658,9 @@ fn load_one(
             crate::parameters::check_value(&format!("{field}.example"), decl, e, "aws")?;
         }
         if decl.about.trim().is_empty() {
-            return Err(bad(format!("parameters.{name}.about must say what the parameter is for")));
+            return Err(bad(format!(
+                "parameters.{name}.about must say what the parameter is for"
+            )));
         }
     }
     // Every text a substitution or narrowing could apply to: a key or resource found in none is a
@@ -715,7 +723,10 @@ fn load_one(
             ));
         }
         declared(format!("{field}.to"), &n.to)?;
-        if !docs.iter().any(|d| crate::preset_policy::has_resource(d, &n.resource, &n.sids)) {
+        if !docs
+            .iter()
+            .any(|d| crate::preset_policy::has_resource(d, &n.resource, &n.sids))
+        {
             return Err(Error::invalid(
                 format!("{field}.resource"),
                 &n.resource,
@@ -804,7 +815,11 @@ pub fn describe(p: &LoadedPreset) -> String {
     if let Some(doc) = p.default_document() {
         let actions: usize = crate::policy_doc::statements(doc)
             .iter()
-            .map(|st| st.get("Action").and_then(crate::policy_doc::strings).map_or(0, |a| a.len()))
+            .map(|st| {
+                st.get("Action")
+                    .and_then(crate::policy_doc::strings)
+                    .map_or(0, |a| a.len())
+            })
             .sum();
         s.push_str(&format!(
             "Policy          {} ({} statements, {} actions, {} characters without whitespace){}\n",
@@ -815,7 +830,11 @@ pub fn describe(p: &LoadedPreset) -> String {
             if p.versions.is_empty() { "" } else { ", newest version" }
         ));
     }
-    let src = pr.policy.source.as_ref().or_else(|| pr.policy.versions.last().map(|v| &v.source));
+    let src = pr
+        .policy
+        .source
+        .as_ref()
+        .or_else(|| pr.policy.versions.last().map(|v| &v.source));
     if let Some(src) = src {
         s.push_str(&format!(
             "Source          {}\n                {} {}\n                commit {} ({})\n",
@@ -845,13 +864,21 @@ pub fn describe(p: &LoadedPreset) -> String {
         if has_doc {
             s.push_str(&format!(
                 "  document{}     customer managed policy {} from the document above\n",
-                if default_kind == PolicyKind::Document { " (default)" } else { "" },
+                if default_kind == PolicyKind::Document {
+                    " (default)"
+                } else {
+                    ""
+                },
                 pr.policy.name
             ));
         }
         s.push_str(&format!(
             "  aws-managed{}  attach {}\n",
-            if default_kind == PolicyKind::AwsManaged { " (default)" } else { "" },
+            if default_kind == PolicyKind::AwsManaged {
+                " (default)"
+            } else {
+                ""
+            },
             m.arns
                 .iter()
                 .map(|a| format!("arn:<partition>:iam::aws:{a}"))

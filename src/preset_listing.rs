@@ -47,7 +47,13 @@ pub fn parameters_short(p: &Preset) -> String {
     }
     p.parameters
         .iter()
-        .map(|(n, d)| if d.required { format!("{n} (required)") } else { n.clone() })
+        .map(|(n, d)| {
+            if d.required {
+                format!("{n} (required)")
+            } else {
+                n.clone()
+            }
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -67,7 +73,13 @@ pub fn policy_short(p: &LoadedPreset) -> String {
     if out.len() > 1 {
         out = out
             .into_iter()
-            .map(|k| if k == default.as_str() { format!("{k} (default)") } else { k })
+            .map(|k| {
+                if k == default.as_str() {
+                    format!("{k} (default)")
+                } else {
+                    k
+                }
+            })
             .collect();
     }
     out.join(", ")
@@ -88,7 +100,11 @@ pub fn install_short(p: &Preset) -> String {
             out.push(format!("or addon {a}"));
         }
     }
-    if out.is_empty() { "-".to_string() } else { out.join(", ") }
+    if out.is_empty() {
+        "-".to_string()
+    } else {
+        out.join(", ")
+    }
 }
 
 /// `irsagen presets`: each preset on one line, then its mechanisms, versions, parameters and

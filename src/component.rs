@@ -265,7 +265,10 @@ pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Res
     )?;
     let policy = policy_choice(ctx, loaded, o, &parameters)?;
     let policy_name = o.policy_name.clone().unwrap_or_else(|| policy.default_name.clone());
-    rules::policy_name(&field("policyName"), &policy_name)?;
+    // A preset that only attaches AWS managed policies may have no name: nothing is created.
+    if policy.kind == PolicyKind::Document || !policy_name.is_empty() {
+        rules::policy_name(&field("policyName"), &policy_name)?;
+    }
 
     let policy_arn = ctx.iam_arn(&format!("policy/{policy_name}"));
     let extra_policy_arns = o.extra_policy_arns.clone().unwrap_or_default();

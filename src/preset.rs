@@ -107,7 +107,9 @@ fn default_creator() -> SaCreator {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PresetPolicy {
-    /// Default managed policy name.
+    /// Default managed policy name; may be left out when the preset only attaches AWS managed
+    /// policies (no document to create).
+    #[serde(default)]
     pub name: String,
     /// Path of the JSON document, relative to the presets folder.
     pub document_file: Option<String>,
@@ -487,7 +489,7 @@ fn load_one(
         &preset.service_account.namespace,
     )?;
     rules::object_name(&format!("{origin}: serviceAccount.name"), &preset.service_account.name)?;
-    rules::policy_name(&format!("{origin}: policy.name"), &preset.policy.name)?;
+    // Checked below, once it is known whether the preset has a document to create.
     if let Some(p) = &preset.controller_patch {
         if p.kind != "Deployment" {
             return Err(bad(format!(
@@ -598,6 +600,9 @@ fn load_one(
         return Err(bad(
             "policy needs a document (`documentFile`, `document` or `versions`) or `awsManaged`".into(),
         ));
+    }
+    if document.is_some() || !versions.is_empty() || !pol.name.is_empty() {
+        rules::policy_name(&format!("{origin}: policy.name"), &pol.name)?;
     }
     if pol.default == Some(PolicyKind::AwsManaged) && pol.aws_managed.is_none() {
         return Err(Error::invalid(

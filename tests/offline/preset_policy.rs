@@ -635,3 +635,70 @@ fn a_document_made_for_the_cluster_gets_a_per_cluster_policy_name() {
         "DemoPolicy-smallest-cluster"
     );
 }
+
+/// The config file's schema (`irsagen schema`) takes the new keys, in their shapes only.
+#[test]
+fn the_config_schema_takes_parameters_version_and_policy() {
+    let o = irsagen().arg("schema").output().unwrap();
+    assert!(o.status.success());
+    let schema: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v = jsonschema::validator_for(&schema).unwrap();
+    let with = |o: serde_json::Value| serde_json::json!({"presets": {"velero": o}});
+    assert!(v.is_valid(&with(serde_json::json!({
+        "version": "v1.15.0",
+        "policy": "aws-managed",
+        "parameters": {"bucketNames": ["a-1", "b-2"], "prefix": "x"}
+    }))));
+    assert!(!v.is_valid(&with(serde_json::json!({"policy": "managed"}))));
+    assert!(!v.is_valid(&with(serde_json::json!({"parameters": {"n": 1}}))));
+    assert!(!v.is_valid(&with(serde_json::json!({"parameters": ["a"]}))));
+}
+
+/// A preset with only AWS managed policies: no document, no policy name; `document` is refused.
+#[test]
+fn a_preset_with_only_aws_managed_policies() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("cni.yaml"),
+        format!(
+            "name: cni\ndescription: a node agent\nserviceAccount: {{namespace: kube-system, name: aws-node}}\npolicy:\n  default: aws-managed\n{AWS_MANAGED}"
+        ),
+    )
+    .unwrap();
+    let renderer = irsagen::render::Renderer::new(Some(dir.path()), None).unwrap();
+    let ctx = irsagen::context::Context::new(&guide_inputs()).unwrap();
+    let sel = |o: irsagen::overrides::PresetOverrides| vec![("cni".to_string(), o)];
+    let c = &renderer.components(&ctx, &sel(Default::default())).unwrap()[0];
+    assert_eq!(
+        c.aws_managed_policy_arns,
+        ["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"]
+    );
+    assert!(c.policy_document.is_null());
+    let e = renderer
+        .components(
+            &ctx,
+            &sel(irsagen::overrides::PresetOverrides {
+                policy: Some(irsagen::preset::PolicyKind::Document),
+                ..Default::default()
+            }),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("preset `cni` has no policy document of its own, only AWS managed policies; use `aws-managed`"),
+        "{e}"
+    );
+    // `default: document` (the default) without a document is refused at load.
+    let yaml = std::fs::read_to_string(dir.path().join("cni.yaml"))
+        .unwrap()
+        .replace("  default: aws-managed\n", "");
+    std::fs::write(dir.path().join("cni.yaml"), yaml).unwrap();
+    let e = irsagen::render::Renderer::new(Some(dir.path()), None)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("cni.yaml: policy.default `document`: is `document` (the default) but the preset has no document"),
+        "{e}"
+    );
+}

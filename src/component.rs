@@ -284,7 +284,10 @@ pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Res
     )?;
     let policy = policy_choice(ctx, loaded, o, &parameters)?;
     let policy_name = o.policy_name.clone().unwrap_or_else(|| policy.default_name.clone());
-    rules::policy_name(&field("policyName"), &policy_name)?;
+    // A preset that only attaches AWS managed policies may have no name: nothing is created.
+    if policy.kind == PolicyKind::Document || !policy_name.is_empty() {
+        rules::policy_name(&field("policyName"), &policy_name)?;
+    }
 
     let policy_arn = ctx.iam_arn(&format!("policy/{policy_name}"));
     let extra_policy_arns = o.extra_policy_arns.clone().unwrap_or_default();
@@ -556,11 +559,20 @@ fn policy_choice(
             (PolicyKind::Document, false) => preset_policy::render(&document, loaded, &vars)?,
             _ => document,
         };
+        // A policy name is account-wide. A document made for this cluster (its parameters, or
+        // an older controller version than the preset's default) must not share its name with
+        // another cluster's different document, so, as for a variant's cluster placeholder, the
+        // default name gets `-<cluster>`. The preset's own default document keeps the plain name.
+        let default_name = if kind == PolicyKind::Document && Some(&document) != loaded.default_document() {
+            names::bounded(&format!("{}-{}", p.policy.name, ctx.cluster), 128)
+        } else {
+            p.policy.name.clone()
+        };
         return Ok(PolicyChoice {
             variant: name.to_string(),
             document,
             source,
-            default_name: p.policy.name.clone(),
+            default_name,
             variants,
             version,
             kind,

@@ -32,6 +32,7 @@ pub mod parameters;
 pub mod partition;
 pub mod policy_doc;
 pub mod preset;
+pub mod preset_listing;
 pub mod preset_policy;
 pub mod render;
 pub mod report;

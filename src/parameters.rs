@@ -116,8 +116,7 @@ impl ParamFormat {
     pub fn accepts(self, value: &str, partition: &str) -> bool {
         match self {
             ParamFormat::Route53HostedZoneId => value.strip_prefix('Z').is_some_and(|rest| {
-                (1..=32).contains(&rest.len())
-                    && rest.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+                (1..=32).contains(&rest.len()) && rest.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
             }),
             ParamFormat::S3BucketName => is_bucket_name(value),
             ParamFormat::Arn => arn_parts(value, partition).is_some_and(|a| {
@@ -138,9 +137,7 @@ impl ParamFormat {
                         (Some(id), _) => is_kms_key_id(id),
                         (_, Some(alias)) => {
                             (1..=256).contains(&alias.len())
-                                && alias
-                                    .bytes()
-                                    .all(|b| b.is_ascii_alphanumeric() || b"/_-".contains(&b))
+                                && alias.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_-".contains(&b))
                         }
                         _ => false,
                     }
@@ -150,17 +147,17 @@ impl ParamFormat {
                 a.service == "secretsmanager"
                     && is_region(a.region)
                     && is_account(a.account)
-                    && a.resource.strip_prefix("secret:").is_some_and(|p| {
-                        prefix_of(p, 512, |b| b.is_ascii_alphanumeric() || b"/_+=.@-".contains(&b))
-                    })
+                    && a.resource
+                        .strip_prefix("secret:")
+                        .is_some_and(|p| prefix_of(p, 512, |b| b.is_ascii_alphanumeric() || b"/_+=.@-".contains(&b)))
             }),
             ParamFormat::SsmParameterArnPrefix => arn_parts(value, partition).is_some_and(|a| {
                 a.service == "ssm"
                     && is_region(a.region)
                     && is_account(a.account)
-                    && a.resource.strip_prefix("parameter/").is_some_and(|p| {
-                        prefix_of(p, 1011, |b| b.is_ascii_alphanumeric() || b"/_.-".contains(&b))
-                    })
+                    && a.resource
+                        .strip_prefix("parameter/")
+                        .is_some_and(|p| prefix_of(p, 1011, |b| b.is_ascii_alphanumeric() || b"/_.-".contains(&b)))
             }),
             ParamFormat::SqsQueueName => is_queue_name(value),
             ParamFormat::Name => crate::rules::namespace("", value).is_ok(),
@@ -213,7 +210,9 @@ fn is_queue_name(s: &str) -> bool {
     let base = s.strip_suffix(".fifo").unwrap_or(s);
     (1..=80).contains(&s.len())
         && !base.is_empty()
-        && base.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && base
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// A KMS key id: a lowercase UUID, or `mrk-` and 32 lowercase hex digits (multi-Region key).
@@ -472,25 +471,49 @@ mod tests {
         no(F::SqsQueueName, &format!("{}.fifo", "q".repeat(76)));
         no(F::SqsQueueName, ".fifo");
         no(F::SqsQueueName, "q.x");
-        ok(F::SqsQueueArn, "arn:aws:sqs:us-east-1:123456789012:karpenter-interruptions");
+        ok(
+            F::SqsQueueArn,
+            "arn:aws:sqs:us-east-1:123456789012:karpenter-interruptions",
+        );
         ok(F::SqsQueueArn, "arn:aws:sqs:us-gov-west-1:123456789012:q.fifo");
         no(F::SqsQueueArn, "arn:aws:sqs:us-east-1:12345678901:q");
         no(F::SqsQueueArn, "arn:aws:sqs:us-east-1:123456789012:");
         no(F::SqsQueueArn, "arn:aws:sqs:*:123456789012:q");
         no(F::SqsQueueArn, "arn:aws:sns:us-east-1:123456789012:q");
-        no(F::SqsQueueArn, &format!("arn:aws:sqs:us-east-1:123456789012:{}", "q".repeat(81)));
+        no(
+            F::SqsQueueArn,
+            &format!("arn:aws:sqs:us-east-1:123456789012:{}", "q".repeat(81)),
+        );
     }
 
     #[test]
     fn kms_key_arns() {
-        ok(F::KmsKeyArn, "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab");
-        ok(F::KmsKeyArn, &format!("arn:aws:kms:us-east-1:123456789012:key/mrk-{}", "a".repeat(32)));
-        no(F::KmsKeyArn, &format!("arn:aws:kms:us-east-1:123456789012:key/mrk-{}", "a".repeat(31)));
-        no(F::KmsKeyArn, "arn:aws:kms:us-east-1:123456789012:key/1234ABCD-12ab-34cd-56ef-1234567890ab");
+        ok(
+            F::KmsKeyArn,
+            "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        );
+        ok(
+            F::KmsKeyArn,
+            &format!("arn:aws:kms:us-east-1:123456789012:key/mrk-{}", "a".repeat(32)),
+        );
+        no(
+            F::KmsKeyArn,
+            &format!("arn:aws:kms:us-east-1:123456789012:key/mrk-{}", "a".repeat(31)),
+        );
+        no(
+            F::KmsKeyArn,
+            "arn:aws:kms:us-east-1:123456789012:key/1234ABCD-12ab-34cd-56ef-1234567890ab",
+        );
         no(F::KmsKeyArn, "arn:aws:kms:us-east-1:123456789012:key/*");
         ok(F::KmsKeyArn, "arn:aws:kms:us-east-1:123456789012:alias/ebs");
-        ok(F::KmsKeyArn, &format!("arn:aws:kms:us-east-1:123456789012:alias/{}", "a".repeat(256)));
-        no(F::KmsKeyArn, &format!("arn:aws:kms:us-east-1:123456789012:alias/{}", "a".repeat(257)));
+        ok(
+            F::KmsKeyArn,
+            &format!("arn:aws:kms:us-east-1:123456789012:alias/{}", "a".repeat(256)),
+        );
+        no(
+            F::KmsKeyArn,
+            &format!("arn:aws:kms:us-east-1:123456789012:alias/{}", "a".repeat(257)),
+        );
         no(F::KmsKeyArn, "arn:aws:kms:us-east-1:123456789012:alias/");
         no(F::KmsKeyArn, "1234abcd-12ab-34cd-56ef-1234567890ab");
     }
@@ -513,13 +536,19 @@ mod tests {
         no(F::SecretsmanagerArnPrefix, &format!("{sm}{}", "a".repeat(513)));
         no(F::SecretsmanagerArnPrefix, &format!("{sm}*"));
         no(F::SecretsmanagerArnPrefix, &format!("{sm}a*b"));
-        no(F::SecretsmanagerArnPrefix, "arn:aws:secretsmanager:us-east-1:123456789012:prod/*");
+        no(
+            F::SecretsmanagerArnPrefix,
+            "arn:aws:secretsmanager:us-east-1:123456789012:prod/*",
+        );
         let ssm = "arn:aws:ssm:us-east-1:123456789012:parameter/";
         ok(F::SsmParameterArnPrefix, &format!("{ssm}prod/app/*"));
         ok(F::SsmParameterArnPrefix, &format!("{ssm}{}", "a".repeat(1011)));
         no(F::SsmParameterArnPrefix, &format!("{ssm}{}", "a".repeat(1012)));
         no(F::SsmParameterArnPrefix, &format!("{ssm}a b"));
-        no(F::SsmParameterArnPrefix, "arn:aws:ssm:us-east-1:123456789012:document/x");
+        no(
+            F::SsmParameterArnPrefix,
+            "arn:aws:ssm:us-east-1:123456789012:document/x",
+        );
     }
 
     #[test]
@@ -630,7 +659,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(e.starts_with("invalid presets.velero.parameters.bucketNames `Bad`: must be an S3 bucket name"), "{e}");
+        assert!(
+            e.starts_with("invalid presets.velero.parameters.bucketNames `Bad`: must be an S3 bucket name"),
+            "{e}"
+        );
         assert!(e.ends_with("(s3-bucket-name); for example `my-backups`"), "{e}");
         let e = resolve(
             "velero",
@@ -657,10 +689,23 @@ mod tests {
         .to_string();
         assert!(e.contains("is listed twice"), "{e}");
         let list = |n: usize| ParamValue::Many((0..n).map(|i| format!("bucket-{i}")).collect());
-        resolve("velero", &decls(), &given(&[("bucketNames", list(MAX_LIST_VALUES))]), "aws", "").unwrap();
-        let e = resolve("velero", &decls(), &given(&[("bucketNames", list(MAX_LIST_VALUES + 1))]), "aws", "")
-            .unwrap_err()
-            .to_string();
+        resolve(
+            "velero",
+            &decls(),
+            &given(&[("bucketNames", list(MAX_LIST_VALUES))]),
+            "aws",
+            "",
+        )
+        .unwrap();
+        let e = resolve(
+            "velero",
+            &decls(),
+            &given(&[("bucketNames", list(MAX_LIST_VALUES + 1))]),
+            "aws",
+            "",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("`101`: values given; a list parameter takes 1-100"), "{e}");
         let e = resolve("velero", &decls(), &given(&[("bucketNames", list(0))]), "aws", "")
             .unwrap_err()

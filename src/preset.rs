@@ -3,8 +3,8 @@
 //! chart, controller patch); the variables of a cluster are applied later, in `component`.
 
 use crate::error::{Error, Result};
-use crate::parameters::PresetParameter;
 use crate::overrides::{ChartLayout, SaCreator};
+use crate::parameters::PresetParameter;
 use crate::rules;
 use crate::safe_fs::{self, Contents, Kind};
 use include_dir::{Dir, include_dir};
@@ -107,7 +107,9 @@ fn default_creator() -> SaCreator {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PresetPolicy {
-    /// Default managed policy name.
+    /// Default managed policy name; may be left out when the preset only attaches AWS managed
+    /// policies (no document to create).
+    #[serde(default)]
     pub name: String,
     /// Path of the JSON document, relative to the presets folder.
     pub document_file: Option<String>,
@@ -391,7 +393,9 @@ pub struct LoadedVersion {
 impl LoadedPreset {
     /// The document rendered by default: `documentFile`'s, else the newest version's.
     pub fn default_document(&self) -> Option<&serde_json::Value> {
-        self.document.as_ref().or_else(|| self.versions.last().map(|v| &v.document))
+        self.document
+            .as_ref()
+            .or_else(|| self.versions.last().map(|v| &v.document))
     }
 }
 
@@ -538,7 +542,7 @@ fn load_one(
         &preset.service_account.namespace,
     )?;
     rules::object_name(&format!("{origin}: serviceAccount.name"), &preset.service_account.name)?;
-    rules::policy_name(&format!("{origin}: policy.name"), &preset.policy.name)?;
+    // Checked below, once it is known whether the preset has a document to create.
     if let Some(p) = &preset.controller_patch {
         if p.kind != "Deployment" {
             return Err(bad(format!(
@@ -584,7 +588,7 @@ fn load_one(
         (None, None, _) => None,
         _ => {
             return Err(bad(
-                "policy must have at most one of `documentFile`, `document` and `versions`".into()
+                "policy must have at most one of `documentFile`, `document` and `versions`".into(),
             ));
         }
     };
@@ -655,6 +659,9 @@ fn load_one(
             "policy needs a document (`documentFile`, `document` or `versions`) or `awsManaged`".into(),
         ));
     }
+    if document.is_some() || !versions.is_empty() || !pol.name.is_empty() {
+        rules::policy_name(&format!("{origin}: policy.name"), &pol.name)?;
+    }
     if pol.default == Some(PolicyKind::AwsManaged) && pol.aws_managed.is_none() {
         return Err(Error::invalid(
             format!("{origin}: policy.default"),
@@ -671,7 +678,9 @@ fn load_one(
     }
     if let Some(m) = &preset.mechanisms {
         if m.irsa.is_none() && m.pod_identity.is_none() {
-            return Err(bad("mechanisms must list `irsa`, `podIdentity` or both (leave it out for IRSA only)".into()));
+            return Err(bad(
+                "mechanisms must list `irsa`, `podIdentity` or both (leave it out for IRSA only)".into(),
+            ));
         }
         if let Some(pi) = &m.pod_identity {
             if crate::preset_policy::parse_version(&pi.min_version).is_none() {
@@ -682,7 +691,9 @@ fn load_one(
                 ));
             }
             if pi.source.trim().is_empty() {
-                return Err(bad("mechanisms.podIdentity.source must say where the minimum version is stated".into()));
+                return Err(bad(
+                    "mechanisms.podIdentity.source must say where the minimum version is stated".into(),
+                ));
             }
         }
     }
@@ -710,7 +721,9 @@ fn load_one(
             crate::parameters::check_value(&format!("{field}.example"), decl, e, "aws")?;
         }
         if decl.about.trim().is_empty() {
-            return Err(bad(format!("parameters.{name}.about must say what the parameter is for")));
+            return Err(bad(format!(
+                "parameters.{name}.about must say what the parameter is for"
+            )));
         }
     }
     // Every text a substitution or narrowing could apply to: a key or resource found in none is a
@@ -773,7 +786,10 @@ fn load_one(
             ));
         }
         declared(format!("{field}.to"), &n.to)?;
-        if !docs.iter().any(|d| crate::preset_policy::has_resource(d, &n.resource, &n.sids)) {
+        if !docs
+            .iter()
+            .any(|d| crate::preset_policy::has_resource(d, &n.resource, &n.sids))
+        {
             return Err(Error::invalid(
                 format!("{field}.resource"),
                 &n.resource,
@@ -826,7 +842,7 @@ fn load_one(
 /// `irsa`, `pod-identity (from vX: source)` as the preset declares them.
 pub fn mechanisms_line(pr: &Preset) -> String {
     let Some(m) = &pr.mechanisms else {
-        return "not declared (irsa, and pod-identity unchecked)".to_string();
+        return "not declared (all modes)".to_string();
     };
     let mut out = Vec::new();
     if m.irsa.is_some() {
@@ -885,11 +901,26 @@ pub fn describe(p: &LoadedPreset) -> String {
         pr.service_account.namespace, pr.service_account.name, pr.service_account.created_by
     ));
     s.push_str(&format!("Mechanisms      {}\n", mechanisms_line(pr)));
+    let modes: Vec<&str> = crate::identity::IdentityMode::NAMES
+        .into_iter()
+        .filter(|m| {
+            crate::identity::IdentityMode::parse("", m)
+                .is_ok_and(|mode| mode.mechanisms().iter().all(|mech| pr.supports(*mech)))
+        })
+        .collect();
+    s.push_str(&format!(
+        "Identity modes  {} (--mode, or --set PRESET.identityMode=)\n",
+        modes.join(", ")
+    ));
     let default_kind = pr.policy.default.unwrap_or_default();
     if let Some(doc) = p.default_document() {
         let actions: usize = crate::policy_doc::statements(doc)
             .iter()
-            .map(|st| st.get("Action").and_then(crate::policy_doc::strings).map_or(0, |a| a.len()))
+            .map(|st| {
+                st.get("Action")
+                    .and_then(crate::policy_doc::strings)
+                    .map_or(0, |a| a.len())
+            })
             .sum();
         s.push_str(&format!(
             "Policy          {} ({} statements, {} actions, {} characters without whitespace){}\n",
@@ -900,7 +931,11 @@ pub fn describe(p: &LoadedPreset) -> String {
             if p.versions.is_empty() { "" } else { ", newest version" }
         ));
     }
-    let src = pr.policy.source.as_ref().or_else(|| pr.policy.versions.last().map(|v| &v.source));
+    let src = pr
+        .policy
+        .source
+        .as_ref()
+        .or_else(|| pr.policy.versions.last().map(|v| &v.source));
     if let Some(src) = src {
         s.push_str(&format!(
             "Source          {}\n                {} {}\n                commit {} ({})\n",
@@ -930,13 +965,21 @@ pub fn describe(p: &LoadedPreset) -> String {
         if has_doc {
             s.push_str(&format!(
                 "  document{}     customer managed policy {} from the document above\n",
-                if default_kind == PolicyKind::Document { " (default)" } else { "" },
+                if default_kind == PolicyKind::Document {
+                    " (default)"
+                } else {
+                    ""
+                },
                 pr.policy.name
             ));
         }
         s.push_str(&format!(
             "  aws-managed{}  attach {}\n",
-            if default_kind == PolicyKind::AwsManaged { " (default)" } else { "" },
+            if default_kind == PolicyKind::AwsManaged {
+                " (default)"
+            } else {
+                ""
+            },
             m.arns
                 .iter()
                 .map(|a| format!("arn:<partition>:iam::aws:{a}"))

@@ -248,8 +248,16 @@ pub fn pick_version<'a>(
     loaded: &'a LoadedPreset,
     requested: Option<&str>,
 ) -> Result<Option<(&'a crate::preset::LoadedVersion, &'a PolicySource)>> {
+    pick_version_for(loaded, requested, &format!("presets.{}.version", loaded.preset.name))
+}
+
+/// [`pick_version`], with `field` naming where the version came from in errors.
+pub fn pick_version_for<'a>(
+    loaded: &'a LoadedPreset,
+    requested: Option<&str>,
+    field: &str,
+) -> Result<Option<(&'a crate::preset::LoadedVersion, &'a PolicySource)>> {
     let p = &loaded.preset;
-    let field = format!("presets.{}.version", p.name);
     if loaded.versions.is_empty() {
         return match requested {
             None => Ok(None),
@@ -297,7 +305,10 @@ pub fn kind(loaded: &LoadedPreset, requested: Option<PolicyKind>) -> Result<Poli
         PolicyKind::AwsManaged if p.policy.aws_managed.is_none() => Err(Error::invalid(
             field,
             kind.as_str(),
-            format!("preset `{}` has no AWS managed policy to attach; use `document`", p.name),
+            format!(
+                "preset `{}` has no AWS managed policy to attach; use `document`",
+                p.name
+            ),
         )),
         PolicyKind::Document if loaded.default_document().is_none() => Err(Error::invalid(
             field,
@@ -355,7 +366,9 @@ mod tests {
     fn versions_parse_with_or_without_v() {
         assert_eq!(parse_version("v2.9.0"), Some((2, 9, 0)));
         assert_eq!(parse_version("2.13.10"), Some((2, 13, 10)));
-        for bad in ["v2.9", "2.9.0.1", "v2.9.x", "vv2.9.0", "V2.9.0", "2..0", "+1.2.3", "1.2.-3", "", "v"] {
+        for bad in [
+            "v2.9", "2.9.0.1", "v2.9.x", "vv2.9.0", "V2.9.0", "2..0", "+1.2.3", "1.2.-3", "", "v",
+        ] {
             assert_eq!(parse_version(bad), None, "{bad}");
         }
         // Compared as numbers: 2.10 is newer than 2.9.
@@ -384,10 +397,7 @@ mod tests {
         )])
     }
 
-    fn with<'a>(
-        params: &'a BTreeMap<String, ParamValue>,
-        declared: &'a BTreeMap<String, PresetParameter>,
-    ) -> Vars<'a> {
+    fn with<'a>(params: &'a BTreeMap<String, ParamValue>, declared: &'a BTreeMap<String, PresetParameter>) -> Vars<'a> {
         Vars {
             preset: "p",
             partition: "aws",

@@ -147,21 +147,34 @@ pub enum CheckFormat {
 /// `presets`.
 #[derive(Debug, Args)]
 pub struct PresetsCmd {
-    /// `show NAME` to show one preset.
+    /// `show NAME` to show one preset, `diff NAME FROM TO` to compare two versions' policies.
     #[command(subcommand)]
     pub show: Option<PresetsSub>,
     /// Folder of extra or replacement presets.
     #[arg(long, value_name = "DIR", global = true)]
     pub presets_dir: Option<PathBuf>,
+    /// Print the catalogue as the README's Markdown table.
+    #[arg(long)]
+    pub markdown: bool,
 }
 
-/// `presets show`.
+/// `presets show` and `presets diff`.
 #[derive(Debug, Subcommand)]
 pub enum PresetsSub {
     /// Show a preset: ServiceAccount, policy, its source, and the artifacts it renders.
     Show {
         /// Preset name.
         name: String,
+    },
+    /// The policy change between two controller versions: a unified diff of the two documents
+    /// (as upstream wrote them), then the added and removed actions.
+    Diff {
+        /// Preset name.
+        name: String,
+        /// The version upgraded from (e.g. v2.9.0).
+        from: String,
+        /// The version upgraded to.
+        to: String,
     },
 }
 

@@ -206,19 +206,12 @@ pub(super) fn print_write_report(dir: &std::path::Path, report: &emit::WriteRepo
 
 fn presets(cmd: PresetsCmd) -> Result<i32> {
     let catalog = Catalog::with_dir(cmd.presets_dir.as_deref())?;
-    let mut out = String::new();
-    match cmd.show {
-        None => {
-            for p in catalog.iter() {
-                let sa = &p.preset.service_account;
-                out.push_str(&format!(
-                    "{:<20} {}/{:<24} {}\n",
-                    p.preset.name, sa.namespace, sa.name, p.preset.description
-                ));
-            }
-        }
-        Some(PresetsSub::Show { name }) => out = irsagen::preset::describe(catalog.get(&name)?),
-    }
+    let out = match cmd.show {
+        None if cmd.markdown => irsagen::preset_listing::markdown_table(&catalog),
+        None => irsagen::preset_listing::list(&catalog),
+        Some(PresetsSub::Show { name }) => irsagen::preset::describe(catalog.get(&name)?),
+        Some(PresetsSub::Diff { name, from, to }) => irsagen::preset_listing::diff(&catalog, &name, &from, &to)?,
+    };
     print!("{out}");
     Ok(0)
 }

@@ -103,13 +103,19 @@ fn each_invalid_field_is_refused_and_named() {
     refused(&["--set", "ebs-csi-driver.bogus-x=1"], &["unknown field `bogus-x`"]);
     refused(
         &["--set", "ebs-csi-driver.version=v1.0.0"],
-        &["presets.ebs-csi-driver.version", "one policy document for every controller version"],
+        &[
+            "presets.ebs-csi-driver.version",
+            "one policy document for every controller version",
+        ],
     );
     refused(
         &["--set", "cluster-autoscaler.policy=aws-managed"],
         &["has no AWS managed policy to attach"],
     );
-    refused(&["--set", "ebs-csi-driver.policy=managed"], &["must be `document` or `aws-managed`"]);
+    refused(
+        &["--set", "ebs-csi-driver.policy=managed"],
+        &["must be `document` or `aws-managed`"],
+    );
     refused(&["--set", "nopreset"], &["PRESET.FIELD=VALUE"]);
     refused(
         &["--set", "efs-csi-driver.serviceAccount=ebs-csi-controller-sa"],

@@ -172,7 +172,10 @@ fn version_picks_the_newest_entry_not_after_it() {
         err.contains("invalid presets.demo.version `v0.9.9`: is older than the oldest version preset `demo` has a policy for, v1.0.0; use v1.0.0 or newer"),
         "{err}"
     );
-    let (code, _, err) = render_demo(dir.path(), &["--set", "demo.bucketNames=b-1", "--set", "demo.version=1.5"]);
+    let (code, _, err) = render_demo(
+        dir.path(),
+        &["--set", "demo.bucketNames=b-1", "--set", "demo.version=1.5"],
+    );
     assert_eq!(code, Some(2));
     assert!(err.contains("must be a version `vMAJOR.MINOR.PATCH`"), "{err}");
 }
@@ -209,9 +212,15 @@ fn parameter_errors_name_the_preset_the_parameter_and_an_example() {
     );
     let (code, _, err) = render_demo(dir.path(), &["--set", "demo.bucketNames=Bad_Bucket"]);
     assert_eq!(code, Some(2));
-    assert!(err.contains("invalid presets.demo.parameters.bucketNames `Bad_Bucket`: must be an S3 bucket name"), "{err}");
+    assert!(
+        err.contains("invalid presets.demo.parameters.bucketNames `Bad_Bucket`: must be an S3 bucket name"),
+        "{err}"
+    );
     assert!(err.contains("for example `my-backups`"), "{err}");
-    let (code, _, err) = render_demo(dir.path(), &["--set", "demo.bucketNames=b-1", "--set", "demo.hostedZoneId=Z1"]);
+    let (code, _, err) = render_demo(
+        dir.path(),
+        &["--set", "demo.bucketNames=b-1", "--set", "demo.hostedZoneId=Z1"],
+    );
     assert_eq!(code, Some(2));
     assert!(
         err.contains("`hostedZoneId`: is neither a field nor a parameter; parameters of preset `demo`: bucketNames, hostedZoneIds; fields: namespace,"),
@@ -227,7 +236,10 @@ fn an_undeclared_mechanism_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     demo_presets(dir.path(), "");
     let yaml = std::fs::read_to_string(dir.path().join("demo.yaml")).unwrap();
-    let irsa_only = yaml.replace("  podIdentity: {minVersion: v1.2.0, source: \"test: the SDK of v1.2.0\"}\n", "");
+    let irsa_only = yaml.replace(
+        "  podIdentity: {minVersion: v1.2.0, source: \"test: the SDK of v1.2.0\"}\n",
+        "",
+    );
     assert_ne!(irsa_only, yaml);
     std::fs::write(dir.path().join("demo.yaml"), irsa_only).unwrap();
     let (code, _, err) = render_demo(dir.path(), &["--set", "demo.bucketNames=b-1", "--mode", "both"]);
@@ -267,10 +279,8 @@ fn config_file_parameters_are_recorded_and_rerender() {
         serde_json::json!(["arn:aws:s3:::b-1/*", "arn:aws:s3:::b-2/*"])
     );
     assert_eq!(doc["Statement"][1]["Resource"], "arn:aws:route53:::hostedzone/Z9");
-    let manifest: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(out.join(irsagen::emit::manifest::NAME)).unwrap(),
-    )
-    .unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join(irsagen::emit::manifest::NAME)).unwrap()).unwrap();
     assert_eq!(
         manifest["inputs"]["overrides"]["demo"],
         serde_json::json!({"version": "v1.0.0", "policy": "document", "parameters": {"bucketNames": ["b-1", "b-2"], "hostedZoneIds": "Z9"}})
@@ -292,9 +302,21 @@ fn config_file_parameters_are_recorded_and_rerender() {
 #[test]
 fn bad_preset_files_name_the_file_and_the_field() {
     for (first, second, expect) in [
-        ("v1.5.0", "v1.0.0", "policy.versions[1].from `v1.0.0`: must be newer than the entry before it (`v1.5.0`)"),
-        ("v1.0.0", "v1.0.0", "policy.versions[1].from `v1.0.0`: must be newer than the entry before it"),
-        ("v1.0.0", "v1.0", "policy.versions[1].from `v1.0`: must be a version `vMAJOR.MINOR.PATCH`"),
+        (
+            "v1.5.0",
+            "v1.0.0",
+            "policy.versions[1].from `v1.0.0`: must be newer than the entry before it (`v1.5.0`)",
+        ),
+        (
+            "v1.0.0",
+            "v1.0.0",
+            "policy.versions[1].from `v1.0.0`: must be newer than the entry before it",
+        ),
+        (
+            "v1.0.0",
+            "v1.0",
+            "policy.versions[1].from `v1.0`: must be a version `vMAJOR.MINOR.PATCH`",
+        ),
     ] {
         let dir = tempfile::tempdir().unwrap();
         demo_presets(dir.path(), "");
@@ -311,11 +333,17 @@ fn bad_preset_files_name_the_file_and_the_field() {
         assert!(err.contains(expect), "{expect}\n{err}");
     }
     for (extra_or_edit, expect) in [
-        ("default: aws-managed", "policy.default `aws-managed`: needs `policy.awsManaged`"),
+        (
+            "default: aws-managed",
+            "policy.default `aws-managed`: needs `policy.awsManaged`",
+        ),
         ("bad", "unknown field `bad`"),
     ] {
         let dir = tempfile::tempdir().unwrap();
-        demo_presets(dir.path(), &format!("  {extra_or_edit}: x\n").replace("aws-managed: x", "aws-managed"));
+        demo_presets(
+            dir.path(),
+            &format!("  {extra_or_edit}: x\n").replace("aws-managed: x", "aws-managed"),
+        );
         let (code, _, err) = render_demo(dir.path(), &["--set", "demo.bucketNames=b-1"]);
         assert_eq!(code, Some(2), "{err}");
         assert!(err.contains("demo.yaml"), "{err}");
@@ -327,13 +355,37 @@ fn bad_preset_files_name_the_file_and_the_field() {
             "\"{bucket}\"",
             "policy.substitute.${BUCKET} `{bucket}`: uses `{bucket}`, which is neither one of {partition}, {region}, {account}, {cluster} nor a declared parameter (bucketNames, hostedZoneIds)",
         ),
-        ("\"${{BUCKET}}\":", "\"${BUCKETS}\":", "policy.substitute.${BUCKETS} `${BUCKETS}`: does not occur in the preset's policy documents"),
-        ("resource: \"arn:aws:route53:::hostedzone/*\"", "resource: \"arn:aws:route53:::hostedzone\"", "policy.narrow[0].resource `arn:aws:route53:::hostedzone`: is not a `Resource` element"),
-        ("parameter: hostedZoneIds", "parameter: zones", "policy.narrow[0].parameter `zones`: is not a declared parameter"),
-        ("example: my-backups", "example: My_Backups", "parameters.bucketNames.example `My_Backups`: must be an S3 bucket name"),
+        (
+            "\"${{BUCKET}}\":",
+            "\"${BUCKETS}\":",
+            "policy.substitute.${BUCKETS} `${BUCKETS}`: does not occur in the preset's policy documents",
+        ),
+        (
+            "resource: \"arn:aws:route53:::hostedzone/*\"",
+            "resource: \"arn:aws:route53:::hostedzone\"",
+            "policy.narrow[0].resource `arn:aws:route53:::hostedzone`: is not a `Resource` element",
+        ),
+        (
+            "parameter: hostedZoneIds",
+            "parameter: zones",
+            "policy.narrow[0].parameter `zones`: is not a declared parameter",
+        ),
+        (
+            "example: my-backups",
+            "example: My_Backups",
+            "parameters.bucketNames.example `My_Backups`: must be an S3 bucket name",
+        ),
         ("format: s3-bucket-name", "format: bucket", "unknown variant `bucket`"),
-        ("minVersion: v1.2.0", "minVersion: latest", "mechanisms.podIdentity.minVersion `latest`"),
-        ("  bucketNames:\n", "  version:\n", "parameters.version `version`: is the name of an override field"),
+        (
+            "minVersion: v1.2.0",
+            "minVersion: latest",
+            "mechanisms.podIdentity.minVersion `latest`",
+        ),
+        (
+            "  bucketNames:\n",
+            "  version:\n",
+            "parameters.version `version`: is the name of an override field",
+        ),
     ] {
         let dir = tempfile::tempdir().unwrap();
         demo_presets(dir.path(), "");
@@ -356,7 +408,9 @@ fn aws_managed_choice_gives_partition_correct_arns() {
     let dir = tempfile::tempdir().unwrap();
     demo_presets(
         dir.path(),
-        &format!("  awsManaged:\n    arns: [policy/AmazonS3ReadOnlyAccess, policy/service-role/AmazonEFSCSIDriverPolicy]\n    source: {SOURCE}\n"),
+        &format!(
+            "  awsManaged:\n    arns: [policy/AmazonS3ReadOnlyAccess, policy/service-role/AmazonEFSCSIDriverPolicy]\n    source: {SOURCE}\n"
+        ),
     );
     let renderer = irsagen::render::Renderer::new(Some(dir.path()), None).unwrap();
     let mut inputs = guide_inputs();
@@ -374,8 +428,14 @@ fn aws_managed_choice_gives_partition_correct_arns() {
         vec![("demo".to_string(), m.remove("demo").unwrap_or_default())]
     };
     // A required parameter is required whatever the policy (a chart's values may use it too).
-    assert!(renderer.components(&ctx, &overrides(Some("aws-managed"), false)).is_err());
-    let c = &renderer.components(&ctx, &overrides(Some("aws-managed"), true)).unwrap()[0];
+    assert!(
+        renderer
+            .components(&ctx, &overrides(Some("aws-managed"), false))
+            .is_err()
+    );
+    let c = &renderer
+        .components(&ctx, &overrides(Some("aws-managed"), true))
+        .unwrap()[0];
     assert_eq!(c.policy_kind, irsagen::preset::PolicyKind::AwsManaged);
     assert_eq!(
         c.aws_managed_policy_arns,
@@ -391,8 +451,254 @@ fn aws_managed_choice_gives_partition_correct_arns() {
     assert!(renderer.components(&ctx, &overrides(None, false)).is_err());
     // A malformed ARN suffix is refused at load.
     let p = dir.path().join("demo.yaml");
-    let yaml = std::fs::read_to_string(&p).unwrap().replace("policy/AmazonS3ReadOnlyAccess", "AmazonS3ReadOnlyAccess");
+    let yaml = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("policy/AmazonS3ReadOnlyAccess", "AmazonS3ReadOnlyAccess");
     std::fs::write(&p, yaml).unwrap();
-    let e = irsagen::render::Renderer::new(Some(dir.path()), None).err().unwrap().to_string();
-    assert!(e.contains("policy.awsManaged.arns `AmazonS3ReadOnlyAccess`: must be the part of an AWS managed policy ARN"), "{e}");
+    let e = irsagen::render::Renderer::new(Some(dir.path()), None)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("policy.awsManaged.arns `AmazonS3ReadOnlyAccess`: must be the part of an AWS managed policy ARN"),
+        "{e}"
+    );
+}
+
+/// `irsagen presets ARGS --presets-dir DIR`: (exit code, stdout, stderr).
+fn presets_cmd(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let o = irsagen()
+        .arg("presets")
+        .args(args)
+        .arg("--presets-dir")
+        .arg(dir)
+        .output()
+        .unwrap();
+    (
+        o.status.code(),
+        String::from_utf8(o.stdout).unwrap(),
+        String::from_utf8(o.stderr).unwrap(),
+    )
+}
+
+const AWS_MANAGED: &str = "  awsManaged:\n    arns: [policy/AmazonS3ReadOnlyAccess]\n    source: {document: AWS managed policy reference, repository: https://docs.aws.amazon.com, path: p, commit: none, date: \"2026-01-01\"}\n";
+
+#[test]
+fn presets_list_shows_mechanisms_versions_parameters_and_policy_choices() {
+    let dir = tempfile::tempdir().unwrap();
+    demo_presets(dir.path(), AWS_MANAGED);
+    let (code, out, err) = presets_cmd(dir.path(), &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains(
+            "demo                 demo/demo-controller          A controller that writes to buckets and changes DNS records\n                     mechanisms: irsa, pod-identity >= v1.2.0; versions: v1.0.0, v1.5.0 (default); parameters: bucketNames (required), hostedZoneIds; policy: document (default), aws-managed\n"
+        ),
+        "{out}"
+    );
+    let (code, out, _) = presets_cmd(dir.path(), &["--markdown"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.contains("| `demo` | `demo/demo-controller` | - | irsa, pod-identity >= v1.2.0 | v1.0.0, v1.5.0 (default) | bucketNames (required), hostedZoneIds | document (default), aws-managed |\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn presets_show_lists_versions_parameters_and_policy_choices() {
+    let dir = tempfile::tempdir().unwrap();
+    demo_presets(dir.path(), AWS_MANAGED);
+    let (code, out, err) = presets_cmd(dir.path(), &["show", "demo"]);
+    assert_eq!(code, Some(0), "{err}");
+    for line in [
+        "Mechanisms      irsa; pod-identity (from v1.2.0: test: the SDK of v1.2.0)\n",
+        "Identity modes  irsa, pod-identity, both (--mode, or --set PRESET.identityMode=)\n",
+        "Policy          DemoPolicy (3 statements, 4 actions, 360 characters without whitespace), newest version\n",
+        "  v1.0.0  policies/demo/v1.0.0.json (commit 0123456789abcdef0123456789abcdef01234567, 2026-01-01)\n",
+        "  v1.5.0 (default)  policies/demo/v1.5.0.json (commit 0123456789abcdef0123456789abcdef01234567, 2026-01-01)\n",
+        "  document (default)     customer managed policy DemoPolicy from the document above\n",
+        "  aws-managed  attach arn:<partition>:iam::aws:policy/AmazonS3ReadOnlyAccess\n",
+        "  bucketNames  list of s3-bucket-name, required, e.g. my-backups\n      buckets the controller writes to\n",
+        "  hostedZoneIds  list of route53-hosted-zone-id, optional, e.g. Z0123456789ABCDEFGHIJ\n      hosted zones it may change (default every zone)\n      narrows Resource arn:aws:route53:::hostedzone/* to arn:aws:route53:::hostedzone/{hostedZoneIds}\n",
+    ] {
+        assert!(out.contains(line), "`{line}` not in:\n{out}");
+    }
+}
+
+#[test]
+fn presets_diff_prints_the_document_change_and_the_actions() {
+    let dir = tempfile::tempdir().unwrap();
+    demo_presets(dir.path(), "");
+    // v1.5.3 is covered by the v1.5.0 entry.
+    let (code, out, err) = presets_cmd(dir.path(), &["diff", "demo", "v1.0.0", "v1.5.3"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        out,
+        r#"demo v1.0.0 uses the policy of v1.0.0 (policies/demo/v1.0.0.json); v1.5.3 uses v1.5.0 (policies/demo/v1.5.0.json)
+--- demo v1.0.0
++++ demo v1.5.0
+@@ -5,8 +5,8 @@
+       "Sid": "Buckets",
+       "Effect": "Allow",
+       "Action": [
+-        "s3:GetObject",
+-        "s3:PutObject"
++        "s3:PutObject",
++        "s3:DeleteObject"
+       ],
+       "Resource": [
+         "arn:aws:s3:::${BUCKET}/*"
+@@ -17,6 +17,12 @@
+       "Effect": "Allow",
+       "Action": "route53:ChangeResourceRecordSets",
+       "Resource": "arn:aws:route53:::hostedzone/*"
++    },
++    {
++      "Sid": "List",
++      "Effect": "Allow",
++      "Action": "route53:ListHostedZones",
++      "Resource": "*"
+     }
+   ]
+ }
+added actions: route53:ListHostedZones, s3:DeleteObject
+removed actions: s3:GetObject
+"#
+    );
+    // Two versions of one entry: no change.
+    let (code, out, _) = presets_cmd(dir.path(), &["diff", "demo", "v1.0.0", "1.4.9"]);
+    assert_eq!(code, Some(0));
+    assert!(out.ends_with("same document: no change\n"), "{out}");
+    for (args, expect) in [
+        (
+            ["diff", "demo", "v0.9.0", "v1.5.0"],
+            "invalid presets diff FROM `v0.9.0`: is older than the oldest version preset `demo` has a policy for, v1.0.0",
+        ),
+        (
+            ["diff", "demo", "v1.0.0", "latest"],
+            "invalid presets diff TO `latest`: must be a version",
+        ),
+        (["diff", "nope", "v1.0.0", "v1.5.0"], "unknown preset `nope`"),
+        (
+            ["diff", "ebs-csi-driver", "v1.0.0", "v1.5.0"],
+            "has one policy document for every controller version",
+        ),
+    ] {
+        let (code, out, err) = presets_cmd(dir.path(), &args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(out.is_empty());
+        assert!(err.contains(expect), "{args:?}: {err}");
+    }
+}
+
+/// A document made for one cluster (parameters, an older version) gets a per-cluster policy
+/// name: a policy name is account-wide, and clusters with other buckets must not overwrite it.
+#[test]
+fn a_document_made_for_the_cluster_gets_a_per_cluster_policy_name() {
+    let dir = tempfile::tempdir().unwrap();
+    demo_presets(dir.path(), "");
+    let renderer = irsagen::render::Renderer::new(Some(dir.path()), None).unwrap();
+    let ctx = irsagen::context::Context::new(&guide_inputs()).unwrap();
+    let name = |sets: &[&str]| {
+        let mut m = std::collections::BTreeMap::new();
+        for s in sets {
+            irsagen::overrides::apply_set(&mut m, s).unwrap();
+        }
+        let sel = vec![("demo".to_string(), m.remove("demo").unwrap_or_default())];
+        renderer.components(&ctx, &sel).unwrap()[0].policy_name.clone()
+    };
+    assert_eq!(name(&["demo.bucketNames=b-1"]), "DemoPolicy-smallest-cluster");
+    assert_eq!(
+        name(&["demo.bucketNames=b-1", "demo.policyName=Mine"]),
+        "Mine",
+        "an explicit name wins"
+    );
+    // Without substitution or narrowing the newest document is the preset's own: the plain name.
+    let yaml = std::fs::read_to_string(dir.path().join("demo.yaml")).unwrap();
+    let i = yaml.find("  substitute:").unwrap();
+    std::fs::write(dir.path().join("demo.yaml"), &yaml[..i]).unwrap();
+    for f in ["v1.0.0", "v1.5.0"] {
+        let p = dir.path().join(format!("policies/demo/{f}.json"));
+        std::fs::write(&p, std::fs::read_to_string(&p).unwrap().replace("${BUCKET}", "fixed")).unwrap();
+    }
+    let renderer = irsagen::render::Renderer::new(Some(dir.path()), None).unwrap();
+    let name = |sets: &[&str]| {
+        let mut m = std::collections::BTreeMap::new();
+        for s in sets {
+            irsagen::overrides::apply_set(&mut m, s).unwrap();
+        }
+        let sel = vec![("demo".to_string(), m.remove("demo").unwrap_or_default())];
+        renderer.components(&ctx, &sel).unwrap()[0].policy_name.clone()
+    };
+    assert_eq!(name(&["demo.bucketNames=b-1"]), "DemoPolicy");
+    assert_eq!(
+        name(&["demo.bucketNames=b-1", "demo.version=v1.0.0"]),
+        "DemoPolicy-smallest-cluster"
+    );
+}
+
+/// The config file's schema (`irsagen schema`) takes the new keys, in their shapes only.
+#[test]
+fn the_config_schema_takes_parameters_version_and_policy() {
+    let o = irsagen().arg("schema").output().unwrap();
+    assert!(o.status.success());
+    let schema: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v = jsonschema::validator_for(&schema).unwrap();
+    let with = |o: serde_json::Value| serde_json::json!({"presets": {"velero": o}});
+    assert!(v.is_valid(&with(serde_json::json!({
+        "version": "v1.15.0",
+        "policy": "aws-managed",
+        "parameters": {"bucketNames": ["a-1", "b-2"], "prefix": "x"}
+    }))));
+    assert!(!v.is_valid(&with(serde_json::json!({"policy": "managed"}))));
+    assert!(!v.is_valid(&with(serde_json::json!({"parameters": {"n": 1}}))));
+    assert!(!v.is_valid(&with(serde_json::json!({"parameters": ["a"]}))));
+}
+
+/// A preset with only AWS managed policies: no document, no policy name; `document` is refused.
+#[test]
+fn a_preset_with_only_aws_managed_policies() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("cni.yaml"),
+        format!(
+            "name: cni\ndescription: a node agent\nserviceAccount: {{namespace: kube-system, name: aws-node}}\npolicy:\n  default: aws-managed\n{AWS_MANAGED}"
+        ),
+    )
+    .unwrap();
+    let renderer = irsagen::render::Renderer::new(Some(dir.path()), None).unwrap();
+    let ctx = irsagen::context::Context::new(&guide_inputs()).unwrap();
+    let sel = |o: irsagen::overrides::PresetOverrides| vec![("cni".to_string(), o)];
+    let c = &renderer.components(&ctx, &sel(Default::default())).unwrap()[0];
+    assert_eq!(
+        c.aws_managed_policy_arns,
+        ["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"]
+    );
+    assert!(c.policy_document.is_null());
+    let e = renderer
+        .components(
+            &ctx,
+            &sel(irsagen::overrides::PresetOverrides {
+                policy: Some(irsagen::preset::PolicyKind::Document),
+                ..Default::default()
+            }),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("preset `cni` has no policy document of its own, only AWS managed policies; use `aws-managed`"),
+        "{e}"
+    );
+    // `default: document` (the default) without a document is refused at load.
+    let yaml = std::fs::read_to_string(dir.path().join("cni.yaml"))
+        .unwrap()
+        .replace("  default: aws-managed\n", "");
+    std::fs::write(dir.path().join("cni.yaml"), yaml).unwrap();
+    let e = irsagen::render::Renderer::new(Some(dir.path()), None)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("cni.yaml: policy.default `document`: is `document` (the default) but the preset has no document"),
+        "{e}"
+    );
 }

@@ -236,3 +236,28 @@ fn readme_migration_example_renders_both_stages() {
         );
     }
 }
+
+/// The catalogue table under "Presets" is the one `irsagen presets --markdown` writes from the
+/// built-in presets. Regenerate it with that command (there is deliberately no env var that
+/// makes this test rewrite the README).
+#[test]
+fn readme_presets_table_matches_the_catalogue() {
+    let expected = irsagen::preset_listing::markdown_table(&irsagen::preset::Catalog::embedded().unwrap());
+    let text = readme();
+    let Some(actual) = irsagen::preset_listing::table_in(&text) else {
+        panic!(
+            "README.md has no `{}` … `{}` section; add one holding:\n{expected}",
+            irsagen::preset_listing::TABLE_START,
+            irsagen::preset_listing::TABLE_END
+        );
+    };
+    assert!(
+        actual == expected,
+        "README.md's presets table is stale; replace it (between the markers) with the output of \
+         `cargo run -- presets --markdown`:\n{expected}"
+    );
+    // And the CLI prints that same table.
+    let o = irsagen().args(["presets", "--markdown"]).output().unwrap();
+    assert!(o.status.success());
+    assert_eq!(String::from_utf8(o.stdout).unwrap(), expected);
+}

@@ -72,6 +72,42 @@ pub struct PresetPolicy {
     /// Other documents the user may pick with `policyVariant` (the default is [`GUIDE_VARIANT`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub variants: BTreeMap<String, PresetPolicyVariant>,
+    /// What the role gets by default: the customer managed copy of the document, or the AWS
+    /// managed policies of `awsManaged`.
+    #[serde(default, skip_serializing_if = "PolicyKind::is_document")]
+    pub default: PolicyKind,
+    /// AWS managed policies attached instead of the document when the policy is `aws-managed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_managed: Option<PresetAwsManaged>,
+}
+
+/// What a role gets for its preset's permissions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PolicyKind {
+    /// A customer managed policy irsagen creates from the preset's document.
+    #[default]
+    Document,
+    /// The AWS managed policies of `policy.awsManaged`: attached, never created or changed.
+    AwsManaged,
+}
+
+impl PolicyKind {
+    /// Whether this is [`PolicyKind::Document`].
+    pub fn is_document(&self) -> bool {
+        *self == PolicyKind::Document
+    }
+}
+
+/// AWS managed policies a preset can attach instead of its own document.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PresetAwsManaged {
+    /// The ARNs after `arn:<partition>:iam::aws:` (`policy/AmazonEKS_CNI_Policy`); the
+    /// partition is the cluster's.
+    pub arns: Vec<String>,
+    /// Where AWS documents them for this controller.
+    pub source: PolicySource,
 }
 
 /// Name of a preset's default policy document (the guide's) in `policyVariant`.
@@ -425,6 +461,7 @@ fn load_one(
         }
     };
     crate::policy_doc::check(&format!("{origin}: policy"), &document)?;
+    crate::managed_policy::check_preset(origin, &preset.policy)?;
     let mut variant_documents = BTreeMap::new();
     for (name, v) in &preset.policy.variants {
         let field = format!("{origin}: policy.variants.{name}");
@@ -559,6 +596,7 @@ pub fn describe(p: &LoadedPreset) -> String {
     s.push_str("\nArtifacts\n");
     let files = crate::bundle::ComponentFiles {
         preset: &pr.name,
+        policy: pr.policy.default == PolicyKind::Document,
         trust_policy: true,
         service_account_created_by: pr.service_account.created_by,
         controller_patch: pr.controller_patch.as_ref().map(|c| c.name.as_str()),

@@ -477,3 +477,35 @@ fn verify_wants_the_managed_policies_attached_and_nothing_else() {
     assert_eq!(failing(&checks), [(CNI.to_string(), "policy-extra".to_string())]);
     assert!(irsagen::report::to_text(&checks).contains(CNI_COPY));
 }
+
+/// A fleet check compares the customer managed policies clusters of one account would share;
+/// a component with AWS managed policies creates none, so its unused document cannot clash.
+#[test]
+fn in_a_fleet_an_aws_managed_component_shares_no_policy_name() {
+    let managed = bundle(&[CNI]);
+    let tmp = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(presets_dir().join("vpc-cni-managed.yaml"))
+        .unwrap()
+        .replace("  default: aws-managed\n", "")
+        .replace("ec2:DescribeInstances, ", "");
+    std::fs::write(tmp.path().join("vpc-cni-managed.yaml"), text).unwrap();
+    let inputs = ClusterInputs {
+        cluster: Some("other-cluster".into()),
+        ..guide_inputs()
+    };
+    let document = Renderer::new(Some(tmp.path()), None)
+        .unwrap()
+        .render(&Context::new(&inputs).unwrap(), &selection(&[CNI], None))
+        .unwrap();
+    assert_eq!(managed.components[0].policy_name, document.components[0].policy_name);
+    assert_ne!(
+        managed.components[0].policy_document,
+        document.components[0].policy_document
+    );
+    irsagen::fleet::check(&[managed.clone(), document.clone()]).expect("no shared policy");
+    // Both creating it, the same name with two documents is still refused.
+    let mut both = managed;
+    both.components[0].aws_managed = None;
+    let e = irsagen::fleet::check(&[both, document]).unwrap_err().to_string();
+    assert!(e.contains("policyName") && e.contains("different document"), "{e}");
+}

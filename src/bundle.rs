@@ -109,6 +109,9 @@ impl Bundle {
 pub struct ComponentFiles<'a> {
     /// Preset name.
     pub preset: &'a str,
+    /// Whether a customer managed policy document is rendered: not when the role gets AWS
+    /// managed policies (`policy: aws-managed`), which irsagen never creates.
+    pub policy: bool,
     /// Whether a trust policy is rendered (the cluster's OIDC issuer is known).
     pub trust_policy: bool,
     /// Who creates the ServiceAccount.
@@ -124,6 +127,7 @@ impl<'a> ComponentFiles<'a> {
     pub fn of(c: &'a Component) -> Self {
         ComponentFiles {
             preset: &c.preset,
+            policy: c.aws_managed.is_none(),
             trust_policy: c.trust_policy.is_some(),
             service_account_created_by: c.service_account_created_by,
             controller_patch: c.controller_patch.as_deref(),
@@ -135,7 +139,10 @@ impl<'a> ComponentFiles<'a> {
     /// it: `render` renders exactly these and `presets show` lists them.
     pub fn artifacts(&self) -> Vec<(String, ArtifactKind)> {
         let p = self.preset;
-        let mut out = vec![(layout::policy(p), ArtifactKind::Policy)];
+        let mut out = Vec::new();
+        if self.policy {
+            out.push((layout::policy(p), ArtifactKind::Policy));
+        }
         if self.trust_policy {
             out.push((layout::trust_policy(p), ArtifactKind::TrustPolicy));
         }

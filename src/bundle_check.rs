@@ -142,6 +142,13 @@ impl Checker {
         match a.kind {
             ArtifactKind::Policy => {
                 let c = need()?;
+                if let Some(m) = &c.aws_managed {
+                    return Err(bad(format!(
+                        "must not exist: preset {} attaches the AWS managed {} (policy: aws-managed), and irsagen creates no policy for it",
+                        c.preset,
+                        m.arns.join(", ")
+                    )));
+                }
                 let doc = parse_json(a)?;
                 policy_doc::check(&a.path, &doc)?;
                 limit(a, &doc, MANAGED_POLICY_LIMIT, "managed policy")?;
@@ -315,9 +322,15 @@ fn annotations_hold(annotations: &Value, c: &Component) -> bool {
         && (c.uses(Mechanism::Irsa) || annotations.get(ROLE_ARN_ANNOTATION).is_none())
 }
 
-/// Every managed policy the role gets: the preset's own, then `extraPolicyArns`.
+/// Every managed policy the role gets: the preset's own (its customer managed policy, or the AWS
+/// managed ones with `policy: aws-managed`), then `extraPolicyArns`. Computed from those parts,
+/// not read from [`Component::policy_arns`], so a component whose list disagrees with them fails.
 fn policy_arns(c: &Component) -> Vec<String> {
-    [&[c.policy_arn.clone()][..], &c.extra_policy_arns[..]].concat()
+    let own = match &c.aws_managed {
+        Some(m) => m.arns.clone(),
+        None => vec![c.policy_arn.clone()],
+    };
+    [own, c.extra_policy_arns.clone()].concat()
 }
 
 /// The ClusterConfig's Pod Identity parts: one association per preset that uses it, under

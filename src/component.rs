@@ -25,7 +25,7 @@ pub const MANAGED_BY_EKSCTL: &str = "eksctl";
 pub const TAG_PREFIX: &str = "irsagen:";
 /// IAM attaches at most 20 managed policies to a role (the default quota is 10, raisable to
 /// 20), the preset's own included.
-pub const MAX_EXTRA_POLICY_ARNS: usize = 19;
+pub const MAX_EXTRA_POLICY_ARNS: usize = crate::managed_policy::MAX_ATTACHED - 1;
 
 /// The Kubernetes identity a role trusts.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
@@ -84,6 +84,20 @@ impl HelmSettings {
     }
 }
 
+/// The AWS managed policies a component attaches instead of a customer managed policy.
+#[derive(Debug, Clone, Serialize)]
+pub struct AwsManagedPolicies {
+    /// Full ARNs, in the cluster's partition.
+    pub arns: Vec<String>,
+    /// Their names (the ARN's last part), for prose.
+    pub names: Vec<String>,
+    /// Where AWS documents them for this controller.
+    pub source: PolicySource,
+    /// Whether this is the preset's default (`policy.default: aws-managed`) rather than the
+    /// user's choice, for the README's "why".
+    pub preset_default: bool,
+}
+
 /// One preset, resolved for one cluster. Load-bearing: templates read these fields by name.
 #[derive(Debug, Clone, Serialize)]
 pub struct Component {
@@ -114,6 +128,14 @@ pub struct Component {
     pub policy_arn: String,
     /// Managed policies attached besides the preset's own (`extraPolicyArns`), as declared.
     pub extra_policy_arns: Vec<String>,
+    /// `Some` when the role gets the preset's AWS managed policies (`policy: aws-managed`)
+    /// instead of a customer managed policy: then nothing is created and `policy_name`,
+    /// `policy_arn` and `policy_document` name the document that is NOT used.
+    pub aws_managed: Option<AwsManagedPolicies>,
+    /// Every managed policy the role gets, in attachment order: the customer managed policy
+    /// (`policy_arn`) or the AWS managed ones, then `extra_policy_arns`. The eksctl entry, the
+    /// script, apply and verify all attach exactly these.
+    pub policy_arns: Vec<String>,
     /// The policy document, with ARNs in the cluster's partition.
     pub policy_document: serde_json::Value,
     /// The role's trust policy ([`identity::trust_policy`]); `None` when the mode uses IRSA and
@@ -290,20 +312,29 @@ pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Res
     }
 
     let policy_arn = ctx.iam_arn(&format!("policy/{policy_name}"));
+    // The user's `policy` choice (document | aws-managed), else the preset's default.
+    let aws_managed = aws_managed(ctx, p, o.policy)?;
+    let own_arns = match &aws_managed {
+        Some(m) => m.arns.clone(),
+        None => vec![policy_arn.clone()],
+    };
     let extra_policy_arns = o.extra_policy_arns.clone().unwrap_or_default();
     let extra_field = field("extraPolicyArns");
-    if extra_policy_arns.len() > MAX_EXTRA_POLICY_ARNS {
+    // MAX_EXTRA_POLICY_ARNS with one own policy; fewer when several AWS managed ones are attached.
+    let room = crate::managed_policy::MAX_ATTACHED.saturating_sub(own_arns.len());
+    if extra_policy_arns.len() > room {
         return Err(Error::invalid(
             &extra_field,
             extra_policy_arns.len().to_string(),
             format!(
-                "lists more than {MAX_EXTRA_POLICY_ARNS} policies: IAM attaches at most 20 managed policies to a role, the preset's own included"
+                "lists more than {room} policies: IAM attaches at most {} managed policies to a role, the preset's own included",
+                crate::managed_policy::MAX_ATTACHED
             ),
         ));
     }
     for (i, arn) in extra_policy_arns.iter().enumerate() {
         rules::managed_policy_arn(&extra_field, arn, ctx.partition.as_str())?;
-        if *arn == policy_arn {
+        if own_arns.contains(arn) {
             return Err(Error::invalid(
                 &extra_field,
                 arn,
@@ -407,9 +438,11 @@ pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Res
         service_account_created_by: created_by,
         role_arn: ctx.iam_arn(&format!("role/{role_name}")),
         role_name,
+        policy_arns: [own_arns, extra_policy_arns.clone()].concat(),
         policy_arn,
         policy_name,
         extra_policy_arns,
+        aws_managed,
         policy_document: policy_doc::with_partition(&policy.document, ctx.partition),
         policy_source: policy.source,
         policy_variant: policy.variant,
@@ -463,6 +496,46 @@ fn image_tag(ctx: &Context, p: &crate::preset::Preset) -> Result<Option<String>>
             ),
         )),
     }
+}
+
+/// The AWS managed policies `p`'s role gets, when the policy is `aws-managed`: `chosen` (the
+/// user's `policy`), else the preset's `policy.default`. ARNs are put in the cluster's partition.
+fn aws_managed(
+    ctx: &Context,
+    p: &crate::preset::Preset,
+    chosen: Option<PolicyKind>,
+) -> Result<Option<AwsManagedPolicies>> {
+    if chosen.unwrap_or(p.policy.default.unwrap_or_default()) != PolicyKind::AwsManaged {
+        return Ok(None);
+    }
+    let Some(m) = &p.policy.aws_managed else {
+        return Err(Error::invalid(
+            format!("presets.{}.policy", p.name),
+            "aws-managed",
+            "this preset names no AWS managed policy (policy.awsManaged); use `document`",
+        ));
+    };
+    let arns: Vec<String> = m
+        .arns
+        .iter()
+        .map(|suffix| crate::managed_policy::arn(ctx.partition.as_str(), suffix))
+        .collect();
+    for a in &arns {
+        rules::managed_policy_arn(
+            &format!("presets.{}.policy.awsManaged.arns", p.name),
+            a,
+            ctx.partition.as_str(),
+        )?;
+    }
+    Ok(Some(AwsManagedPolicies {
+        names: arns
+            .iter()
+            .map(|a| crate::managed_policy::name(a).to_string())
+            .collect(),
+        arns,
+        source: m.source.clone(),
+        preset_default: chosen.is_none(),
+    }))
 }
 
 /// The policy document a component uses, picked by `version` and `policyVariant`, with the
@@ -649,7 +722,9 @@ pub fn check_set(components: &[Component]) -> Result<()> {
                     format!("is also preset `{}`'s role name", a.preset),
                 ));
             }
-            if a.policy_name == b.policy_name && a.policy_document != b.policy_document {
+            // Only customer managed policies are created, so only theirs can clash.
+            let both_create = a.aws_managed.is_none() && b.aws_managed.is_none();
+            if both_create && a.policy_name == b.policy_name && a.policy_document != b.policy_document {
                 return Err(Error::invalid(
                     format!("presets.{}.policyName", b.preset),
                     &b.policy_name,

@@ -136,6 +136,11 @@ pub fn check(bundles: &[Bundle]) -> Result<()> {
                     ),
                 ));
             }
+            // AWS managed policies (policy: aws-managed) are AWS's, shared by every account:
+            // such a component creates no policy whose name could clash.
+            if c.aws_managed.is_some() {
+                continue;
+            }
             match policies.get(&key(&c.policy_name)) {
                 Some((cluster, other))
                     if other.policy_document != c.policy_document || other.policy_tags != c.policy_tags =>

@@ -152,6 +152,11 @@ pub enum PolicyKind {
 }
 
 impl PolicyKind {
+    /// Whether this is [`PolicyKind::Document`].
+    pub fn is_document(&self) -> bool {
+        *self == PolicyKind::Document
+    }
+
     /// As written in presets and `--set`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -197,6 +202,9 @@ pub struct AwsManagedPolicies {
     /// Where AWS documents them.
     pub source: PolicySource,
 }
+
+/// The name the chart-engine branch gave [`AwsManagedPolicies`] (same shape).
+pub type PresetAwsManaged = AwsManagedPolicies;
 
 /// One narrowing of a wide `Resource` by an optional parameter.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -1036,6 +1044,7 @@ pub fn describe(p: &LoadedPreset) -> String {
     s.push_str("\nArtifacts\n");
     let files = crate::bundle::ComponentFiles {
         preset: &pr.name,
+        policy: pr.policy.default.unwrap_or_default() == PolicyKind::Document,
         trust_policy: true,
         service_account_created_by: pr.service_account.created_by,
         controller_patch: pr.controller_patch.as_ref().map(|c| c.name.as_str()),

@@ -46,10 +46,13 @@ pub struct DesiredRole {
     pub trust: Value,
     /// All role tags (irsagen's and the user's).
     pub tags: BTreeMap<String, String>,
-    /// The managed policy to attach.
-    pub policy_arn: String,
-    /// Name of that policy.
+    /// The preset's own managed policies: its customer managed policy, or with
+    /// `policy: aws-managed` the AWS managed policies (attached, never created).
+    pub policy_arns: Vec<String>,
+    /// How reports name them: the customer managed policy's name, or `AWS managed <names>`.
     pub policy_name: String,
+    /// Whether `policy_arns` are AWS managed policies.
+    pub aws_managed: bool,
     /// Managed policies the config declares for this role (`extraPolicyArns`): attached by
     /// apply, never created; verify accepts them.
     pub extra_policy_arns: Vec<String>,
@@ -65,7 +68,10 @@ pub struct DesiredRole {
 impl DesiredRole {
     /// Every managed policy the role should have attached: its own, then the declared extras.
     pub fn attachments(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(self.policy_arn.as_str()).chain(self.extra_policy_arns.iter().map(String::as_str))
+        self.policy_arns
+            .iter()
+            .chain(self.extra_policy_arns.iter())
+            .map(String::as_str)
     }
 }
 
@@ -114,13 +120,40 @@ impl Desired {
             // Render checked all of this already; a bundle's fields are public, so apply checks
             // again with the same rules before it makes any call.
             rules::role_name(&field("roleName"), &c.role_name)?;
-            rules::policy_name(&field("policyName"), &c.policy_name)?;
-            if let Some(rule) =
-                policy_doc::size_problem(&c.policy_document, policy_doc::MANAGED_POLICY_LIMIT, "managed policy")
-            {
-                return Err(Error::invalid(field("policy"), &c.policy_name, rule));
+            let creates = c.aws_managed.is_none();
+            if creates {
+                rules::policy_name(&field("policyName"), &c.policy_name)?;
+                if let Some(rule) =
+                    policy_doc::size_problem(&c.policy_document, policy_doc::MANAGED_POLICY_LIMIT, "managed policy")
+                {
+                    return Err(Error::invalid(field("policy"), &c.policy_name, rule));
+                }
+                policy_doc::check(&field("policy"), &c.policy_document)?;
+                // irsagen creates and versions this policy: it must be the account's own.
+                if crate::managed_policy::is_aws_managed(&c.policy_arn) {
+                    return Err(Error::invalid(
+                        field("policyName"),
+                        &c.policy_arn,
+                        "is an AWS managed policy ARN; irsagen never creates or versions one (use policy: aws-managed to attach it)",
+                    ));
+                }
             }
-            policy_doc::check(&field("policy"), &c.policy_document)?;
+            let own = match &c.aws_managed {
+                Some(m) => {
+                    for a in &m.arns {
+                        if !crate::managed_policy::is_aws_managed(a) {
+                            return Err(Error::invalid(
+                                field("policy.awsManaged.arns"),
+                                a,
+                                "is not an AWS managed policy ARN (arn:<partition>:iam::aws:policy/…)",
+                            ));
+                        }
+                        rules::managed_policy_arn(&field("policy.awsManaged.arns"), a, ctx.partition.as_str())?;
+                    }
+                    m.arns.clone()
+                }
+                None => vec![c.policy_arn.clone()],
+            };
             // The component's trust value, the one the template printed and the bundle check
             // compared with the file ([`crate::identity::trust_policy`]).
             let path = layout::trust_policy(&c.preset);
@@ -133,6 +166,7 @@ impl Desired {
                 return Err(Error::RenderedInvalid { path, message });
             }
             match policies.iter_mut().find(|p| p.arn == c.policy_arn) {
+                _ if !creates => {}
                 Some(p) => p.presets.push(c.preset.clone()),
                 None => policies.push(DesiredPolicy {
                     name: c.policy_name.clone(),
@@ -147,8 +181,12 @@ impl Desired {
                 name: c.role_name.clone(),
                 trust,
                 tags: c.tags.clone(),
-                policy_arn: c.policy_arn.clone(),
-                policy_name: c.policy_name.clone(),
+                policy_name: match &c.aws_managed {
+                    Some(m) => format!("AWS managed {}", m.names.join(", ")),
+                    None => c.policy_name.clone(),
+                },
+                policy_arns: own,
+                aws_managed: !creates,
                 extra_policy_arns: c.extra_policy_arns.clone(),
                 subject: c.subject.clone(),
                 irsa: c.identity_mode.uses(crate::identity::Mechanism::Irsa),

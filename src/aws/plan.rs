@@ -209,12 +209,39 @@ pub fn decide(desired: &Desired, live: &IamState, adopt: bool) -> Result<Vec<Pla
         )));
     }
     if let Some((preset, arn)) = live.missing_extra_policies.first() {
-        return Err(Error::invalid(
-            format!("presets.{preset}.extraPolicyArns"),
-            arn.clone(),
-            "does not exist in IAM: irsagen attaches extra policies but never creates them; create it first or remove it \
-             from the list (nothing was changed)",
-        ));
+        let aws_managed = desired
+            .roles
+            .iter()
+            .any(|r| &r.preset == preset && r.aws_managed && r.policy_arns.contains(arn));
+        return Err(if aws_managed {
+            Error::invalid(
+                format!("presets.{preset}.policy"),
+                arn.clone(),
+                "is an AWS managed policy (policy: aws-managed) that does not exist in this account's partition: only AWS \
+                 creates those; render with policy `document` to create a customer managed copy instead (nothing was changed)",
+            )
+        } else {
+            Error::invalid(
+                format!("presets.{preset}.extraPolicyArns"),
+                arn.clone(),
+                "does not exist in IAM: irsagen attaches extra policies but never creates them; create it first or remove it \
+                 from the list (nothing was changed)",
+            )
+        });
+    }
+    // AWS owns its managed policies: irsagen never creates, versions, tags or deletes one,
+    // whatever built the desired state. Policy calls come only from `desired.policies`.
+    if let Some(p) = desired
+        .policies
+        .iter()
+        .find(|p| crate::managed_policy::is_aws_managed(&p.arn))
+    {
+        return Err(Error::Aws(format!(
+            "refusing to manage policy {} (preset {}): it is an AWS managed policy, which only AWS can create or change; \
+             irsagen only attaches those (policy: aws-managed); nothing was changed",
+            p.arn,
+            p.presets.join(", ")
+        )));
     }
     let mut items = vec![oidc_item(&desired.oidc, live.oidc_client_ids.as_deref())];
     let mut refused = Vec::new();

@@ -50,9 +50,11 @@ pub struct IamState {
     pub policies: BTreeMap<String, PolicyState>,
     /// Existing roles by name (absent: it does not exist).
     pub roles: BTreeMap<String, RoleState>,
-    /// Declared extra policies (`presets.X.extraPolicyArns`) that do not exist, as
-    /// `(preset, arn)`: a typo is refused before any write rather than after the role was
-    /// created. Read by the plan; verify reports a missing attachment instead.
+    /// Policies irsagen attaches but never creates that do not exist, as `(preset, arn)`: the
+    /// declared extra policies (`presets.X.extraPolicyArns`) and the AWS managed policies of
+    /// `policy: aws-managed` (one may not exist in every partition). A typo is refused before
+    /// any write rather than after the role was created. Read by the plan; verify reports a
+    /// missing attachment instead.
     pub missing_extra_policies: Vec<(String, String)>,
 }
 
@@ -68,7 +70,12 @@ pub(crate) async fn read(c: &Clients, d: &Desired) -> Result<IamState> {
     let declared: Vec<(&str, &str)> = d
         .roles
         .iter()
-        .flat_map(|r| r.extra_policy_arns.iter().map(|a| (r.preset.as_str(), a.as_str())))
+        .flat_map(|r| {
+            let managed = r.policy_arns.iter().filter(|_| r.aws_managed);
+            managed
+                .chain(&r.extra_policy_arns)
+                .map(|a| (r.preset.as_str(), a.as_str()))
+        })
         .collect();
     let extras = futures::future::join_all(declared.iter().map(|(_, a)| read::policy_exists(c, a)));
     let (caller, oidc, policies, roles, extras) = tokio::join!(caller, oidc, policies, roles, extras);

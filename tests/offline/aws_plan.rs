@@ -89,7 +89,7 @@ fn converged(d: &Desired) -> ReadState {
             r.name.clone(),
             RoleState {
                 role: sdk_role(&r.name, &r.trust, &r.tags),
-                attached: vec![r.policy_arn.clone()],
+                attached: r.attachments().map(str::to_string).collect(),
                 inline: Vec::new(),
             },
         );

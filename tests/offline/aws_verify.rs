@@ -433,7 +433,7 @@ fn declared_extra_policies_pass_and_must_be_attached() {
         ..Default::default()
     });
     let r = d.roles.iter().find(|r| r.preset == "ebs-csi-driver").unwrap();
-    assert_eq!(r.attachments().collect::<Vec<_>>(), [r.policy_arn.as_str(), ADMIN]);
+    assert_eq!(r.attachments().collect::<Vec<_>>(), [r.policy_arns[0].as_str(), ADMIN]);
     let mut live = applied(&d);
     let checks = decide(&d, &live);
     failing(&checks, &[]);

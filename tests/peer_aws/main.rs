@@ -3,6 +3,7 @@
 //! Without the peer every test fails (never skips).
 
 mod apply;
+mod aws_managed;
 mod faults;
 mod identity;
 mod reviewed;

@@ -398,3 +398,16 @@ fn the_termination_handler_values_carry_the_queue_url_of_the_queue_arn() {
     assert!(v.contains("enableSqsTerminationDraining: true"), "{v}");
     assert!(v.contains("queueURL: \"https://sqs.us-east-1.amazonaws.com/123456789012/my-nth-queue\""), "{v}");
 }
+
+#[test]
+fn external_dns_narrowed_to_two_zones_as_one_snapshot() {
+    let b = with_params(
+        "external-dns",
+        &[("hostedZoneIds", "Z0123456789ABCDEFGHIJ,Z9876543210ZYXWVUTSRQ")],
+    );
+    insta_settings().bind(|| {
+        insta::with_settings!({ description => "external-dns: hostedZoneIds=Z0123456789ABCDEFGHIJ,Z9876543210ZYXWVUTSRQ" }, {
+            insta::assert_snapshot!("variant_external_dns_hosted_zones", b.to_stream());
+        });
+    });
+}

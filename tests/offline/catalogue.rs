@@ -103,8 +103,16 @@ fn every_policy_file_a_preset_reads_has_a_source_row_and_a_verbatim_one_agrees_w
         for (f, blob) in blobs {
             if let Some(r) = rows.iter().find(|r| r.file == f) {
                 match &blob {
-                    Some(b) => assert!(r.how == "upstream blob" && &r.hash == b, "{f}: preset blob {b}, SOURCE.md {} {}", r.how, r.hash),
-                    None => assert_eq!(r.how, "extract", "{f}: SOURCE.md says upstream blob but the preset names none"),
+                    Some(b) => assert!(
+                        r.how == "upstream blob" && &r.hash == b,
+                        "{f}: preset blob {b}, SOURCE.md {} {}",
+                        r.how,
+                        r.hash
+                    ),
+                    None => assert_eq!(
+                        r.how, "extract",
+                        "{f}: SOURCE.md says upstream blob but the preset names none"
+                    ),
                 }
             }
         }
@@ -173,7 +181,11 @@ fn a_missing_required_parameter_names_the_preset_the_parameter_and_its_example()
                 .expect_err(&format!("{} without {param}", p.preset.name))
                 .to_string();
             for needle in [p.preset.name.as_str(), param.as_str(), decl.example.as_str()] {
-                assert!(err.contains(needle), "{}.{param}: `{needle}` not in: {err}", p.preset.name);
+                assert!(
+                    err.contains(needle),
+                    "{}.{param}: `{needle}` not in: {err}",
+                    p.preset.name
+                );
             }
             checked += 1;
         }
@@ -185,9 +197,15 @@ fn a_missing_required_parameter_names_the_preset_the_parameter_and_its_example()
 /// The guide's cluster moved to `region`, with an issuer of that region (EKS's host in China).
 fn inputs_in(region: &str) -> irsagen::context::ClusterInputs {
     let mut inputs = guide_inputs();
-    let host = if region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" };
+    let host = if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
     inputs.region = Some(region.into());
-    inputs.oidc_issuer = Some(format!("https://oidc.eks.{region}.{host}/id/EXAMPLED539D4633E53DE1B71EXAMPLE"));
+    inputs.oidc_issuer = Some(format!(
+        "https://oidc.eks.{region}.{host}/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
+    ));
     inputs
 }
 
@@ -218,9 +236,16 @@ fn hosted_zone_ids_narrow_external_dns_and_cert_manager_and_without_them_upstrea
     );
     let d = policy_of(&with_params("external-dns", &[]), "external-dns");
     assert_eq!(d["Statement"][0]["Resource"], wide);
-    let d = policy_of(&with_params("external-dns", &[("hostedZoneIds", &zones.join(","))]), "external-dns");
+    let d = policy_of(
+        &with_params("external-dns", &[("hostedZoneIds", &zones.join(","))]),
+        "external-dns",
+    );
     assert_eq!(d["Statement"][0]["Resource"], narrowed);
-    assert_eq!(d["Statement"][1]["Resource"], Value::from(vec!["*"]), "ListHostedZones stays on *");
+    assert_eq!(
+        d["Statement"][1]["Resource"],
+        Value::from(vec!["*"]),
+        "ListHostedZones stays on *"
+    );
     let b = with_params("external-dns", &[("hostedZoneIds", &zones.join(","))]);
     let values = &b.get("helm/external-dns-values.yaml").unwrap().content;
     for z in zones {
@@ -229,7 +254,10 @@ fn hosted_zone_ids_narrow_external_dns_and_cert_manager_and_without_them_upstrea
 
     let d = policy_of(&with_params("cert-manager", &[]), "cert-manager");
     assert_eq!(d["Statement"][1]["Resource"], "arn:aws:route53:::hostedzone/*");
-    let d = policy_of(&with_params("cert-manager", &[("hostedZoneIds", &zones.join(","))]), "cert-manager");
+    let d = policy_of(
+        &with_params("cert-manager", &[("hostedZoneIds", &zones.join(","))]),
+        "cert-manager",
+    );
     assert_eq!(d["Statement"][1]["Resource"], narrowed);
     assert!(
         d["Statement"][1]["Condition"].is_object(),
@@ -253,14 +281,26 @@ fn bucket_and_secret_parameters_replace_upstreams_placeholders() {
     );
     assert!(!d.to_string().contains("${BUCKET}"));
 
-    let d = policy_of(&with_params("mountpoint-s3-csi-driver", &[("bucketNames", "data")]), "mountpoint-s3-csi-driver");
+    let d = policy_of(
+        &with_params("mountpoint-s3-csi-driver", &[("bucketNames", "data")]),
+        "mountpoint-s3-csi-driver",
+    );
     assert_eq!(d["Statement"][0]["Resource"], serde_json::json!(["arn:aws:s3:::data"]));
-    assert_eq!(d["Statement"][1]["Resource"], serde_json::json!(["arn:aws:s3:::data/*"]));
+    assert_eq!(
+        d["Statement"][1]["Resource"],
+        serde_json::json!(["arn:aws:s3:::data/*"])
+    );
 
     let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:team-a/*";
-    let d = policy_of(&with_params("external-secrets", &[("secretArnPrefixes", arn)]), "external-secrets");
+    let d = policy_of(
+        &with_params("external-secrets", &[("secretArnPrefixes", arn)]),
+        "external-secrets",
+    );
     assert_eq!(d["Statement"][1]["Resource"], serde_json::json!([arn]));
-    assert!(!d.to_string().contains("111122223333"), "upstream's example account is gone");
+    assert!(
+        !d.to_string().contains("111122223333"),
+        "upstream's example account is gone"
+    );
 
     let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf";
     let d = policy_of(
@@ -276,7 +316,10 @@ fn karpenters_placeholders_are_all_substituted_in_values_and_condition_keys() {
     let d = policy_of(&b, "karpenter");
     let text = d.to_string();
     assert!(!text.contains("${"), "{text}");
-    assert!(text.contains("aws:RequestTag/kubernetes.io/cluster/smallest-cluster"), "a key: {text}");
+    assert!(
+        text.contains("aws:RequestTag/kubernetes.io/cluster/smallest-cluster"),
+        "a key: {text}"
+    );
     assert!(text.contains("arn:aws:iam::123456789012:role/KarpenterNodeRole-smallest-cluster"));
     assert!(text.contains("arn:aws:sqs:us-east-1:123456789012:smallest-cluster"));
     // China: every ARN in the cluster's partition, the substituted ones included. The cluster name
@@ -286,7 +329,10 @@ fn karpenters_placeholders_are_all_substituted_in_values_and_condition_keys() {
     let mut inputs = inputs_in("cn-north-1");
     inputs.cluster = Some("cn-cluster".into());
     let mut o = example_overrides(preset, IdentityMode::Irsa);
-    o.parameters.insert("interruptionQueue".into(), irsagen::parameters::ParamValue::One("cn-cluster".into()));
+    o.parameters.insert(
+        "interruptionQueue".into(),
+        irsagen::parameters::ParamValue::One("cn-cluster".into()),
+    );
     o.parameters.insert(
         "nodeRoleName".into(),
         irsagen::parameters::ParamValue::One("KarpenterNodeRole-cn-cluster".into()),
@@ -314,7 +360,10 @@ fn karpenters_document_fits_iams_limit_up_to_a_17_character_cluster_name() {
         let mut inputs = guide_inputs();
         inputs.cluster = Some(cluster.to_string());
         let mut o = example_overrides(preset, IdentityMode::Irsa);
-        o.parameters.insert("interruptionQueue".into(), irsagen::parameters::ParamValue::One(cluster.into()));
+        o.parameters.insert(
+            "interruptionQueue".into(),
+            irsagen::parameters::ParamValue::One(cluster.into()),
+        );
         o.parameters.insert(
             "nodeRoleName".into(),
             irsagen::parameters::ParamValue::One(format!("KarpenterNodeRole-{cluster}")),
@@ -348,7 +397,10 @@ fn aws_managed_presets_attach_the_managed_arns_in_the_clusters_partition() {
             let inputs = inputs_in(region);
             let o = example_overrides(&catalog.get(preset).unwrap().preset, IdentityMode::Irsa);
             let b = render(&inputs, &[(preset.into(), o)]).unwrap();
-            assert!(b.get(&format!("iam/{preset}/policy.json")).is_none(), "{preset}: no customer document");
+            assert!(
+                b.get(&format!("iam/{preset}/policy.json")).is_none(),
+                "{preset}: no customer document"
+            );
             let cfg = &b.get("eksctl/cluster-config.yaml").unwrap().content;
             for a in &arns {
                 let full = format!("arn:{partition}:iam::aws:{a}");
@@ -382,7 +434,10 @@ fn the_load_balancer_controller_policy_is_picked_by_controller_version() {
     };
     let newest = policy_of(&at("v3.5.0").unwrap(), "aws-load-balancer-controller");
     assert!(newest.to_string().contains("ec2:DescribeRouteTables"));
-    assert_eq!(newest, policy_of(&at("v2.13.0").unwrap(), "aws-load-balancer-controller"));
+    assert_eq!(
+        newest,
+        policy_of(&at("v2.13.0").unwrap(), "aws-load-balancer-controller")
+    );
     // No document older than v2.13.0 is pinned: an older controller is an error naming the oldest.
     let err = at("v2.12.1").unwrap_err().to_string();
     assert!(err.contains("v2.13.0"), "{err}");
@@ -396,7 +451,10 @@ fn the_termination_handler_values_carry_the_queue_url_of_the_queue_arn() {
     );
     let v = &b.get("helm/aws-node-termination-handler-values.yaml").unwrap().content;
     assert!(v.contains("enableSqsTerminationDraining: true"), "{v}");
-    assert!(v.contains("queueURL: \"https://sqs.us-east-1.amazonaws.com/123456789012/my-nth-queue\""), "{v}");
+    assert!(
+        v.contains("queueURL: \"https://sqs.us-east-1.amazonaws.com/123456789012/my-nth-queue\""),
+        "{v}"
+    );
 }
 
 #[test]

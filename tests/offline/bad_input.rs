@@ -135,9 +135,9 @@ fn each_invalid_field_is_refused_and_named() {
 #[test]
 fn unknown_preset_is_refused_with_the_known_ones() {
     refused(
-        &["--preset", "karpenter"],
+        &["--preset", "no-such-preset"],
         &[
-            "unknown preset `karpenter`",
+            "unknown preset `no-such-preset`",
             "cluster-autoscaler, ebs-csi-driver, efs-csi-driver",
         ],
     );

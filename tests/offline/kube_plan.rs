@@ -445,7 +445,10 @@ fn subset_verify_knows_the_other_presets_roles_and_still_flags_left_overs() {
     )]);
     let others = subset::others(&Catalog::embedded().unwrap(), &ebs_only, &config);
     let names: Vec<&str> = others.0.iter().map(|(p, _)| p.preset.name.as_str()).collect();
-    assert_eq!(names, ["cluster-autoscaler", "efs-csi-driver"]);
+    // Every preset of the catalogue but the one rendered.
+    let all = Catalog::embedded().unwrap().names();
+    assert_eq!(names, all.iter().filter(|n| *n != "ebs-csi-driver").collect::<Vec<_>>());
+    assert!(names.contains(&"cluster-autoscaler") && names.contains(&"efs-csi-driver"));
     let r = |ns: &str, name: &str| irsagen::component::ServiceAccountRef {
         namespace: ns.into(),
         name: name.into(),
@@ -509,11 +512,14 @@ fn subset_verify_knows_the_other_presets_roles_and_still_flags_left_overs() {
         ),
         None
     );
-    // All selected: no others.
+    // The guide's three selected: the others are the rest of the catalogue, none of the three.
+    let others = subset::others(&Catalog::embedded().unwrap(), &guide_bundle(), &config);
+    assert_eq!(others.0.len(), Catalog::embedded().unwrap().names().len() - 3);
     assert!(
-        subset::others(&Catalog::embedded().unwrap(), &guide_bundle(), &config)
+        others
             .0
-            .is_empty()
+            .iter()
+            .all(|(p, _)| !irsagen::preset::DEFAULT_PRESETS.contains(&p.preset.name.as_str()))
     );
 }
 

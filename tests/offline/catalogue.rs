@@ -469,3 +469,53 @@ fn external_dns_narrowed_to_two_zones_as_one_snapshot() {
         });
     });
 }
+
+/// The blob id a chart's SOURCE.md gives its `values.yaml` (`blob `X`` for an upstream file copied
+/// verbatim, `blob of this copy: `X`` for one transcribed from the search index's stored copy).
+fn pinned_values_blob(source_md: &str) -> Option<String> {
+    let row = source_md.lines().find(|l| l.starts_with("| `values.yaml` |"))?;
+    let at = row.find("blob")?;
+    let rest = &row[at..];
+    let start = rest.find('`')? + 1;
+    let hash: String = rest[start..].chars().take_while(char::is_ascii_hexdigit).collect();
+    (hash.len() == 40).then_some(hash)
+}
+
+/// Every chart values reference irsagen ships is the copy its SOURCE.md pins, and every chart
+/// preset names one that has a SOURCE.md: the unknown-key check is only as good as the copy.
+#[test]
+fn chart_values_references_are_the_copies_their_source_md_pins() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut checked = Vec::new();
+    for e in std::fs::read_dir(root.join("reference/charts")).unwrap() {
+        let dir = e.unwrap().path();
+        let chart = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let source = std::fs::read_to_string(dir.join("SOURCE.md")).unwrap();
+        let blob = pinned_values_blob(&source).unwrap_or_else(|| panic!("{chart}: SOURCE.md pins no values.yaml blob"));
+        let bytes = std::fs::read(dir.join("values.yaml")).unwrap();
+        assert_eq!(git_blob_id(&bytes), blob, "reference/charts/{chart}/values.yaml");
+        checked.push(chart);
+    }
+    checked.sort();
+    let catalog = Catalog::embedded().unwrap();
+    let mut charts: Vec<String> = catalog
+        .iter()
+        .filter_map(|p| p.preset.helm.as_ref())
+        .map(|h| {
+            let rel = Path::new(&h.values_reference);
+            assert!(
+                root.join(rel.with_file_name("SOURCE.md")).is_file(),
+                "{}",
+                h.values_reference
+            );
+            rel.parent()
+                .unwrap()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    charts.sort();
+    assert_eq!(checked, charts, "a reference no preset uses, or a preset without one");
+}

@@ -669,9 +669,19 @@ fn policy_choice(
         ),
         None => (doc.clone(), v.name.clone()),
     };
-    let document = match kind {
-        PolicyKind::Document => preset_policy::render(&document, loaded, &vars)?,
-        PolicyKind::AwsManaged => document,
+    let (document, default_name) = match kind {
+        PolicyKind::Document => {
+            let rendered = preset_policy::render(&document, loaded, &vars)?;
+            // Made for this cluster by its parameters: a per-cluster name, as above (a
+            // placeholder variant has one already).
+            let name = if rendered != document && v.cluster_placeholder.is_none() {
+                names::bounded(&format!("{default_name}-{}", ctx.cluster), 128)
+            } else {
+                default_name
+            };
+            (rendered, name)
+        }
+        PolicyKind::AwsManaged => (document, default_name),
     };
     Ok(PolicyChoice {
         variant: name.to_string(),

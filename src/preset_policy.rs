@@ -340,6 +340,20 @@ pub fn render(doc: &Value, loaded: &LoadedPreset, vars: &Vars<'_>) -> Result<Val
     narrow(&doc, &pol.narrow, vars)
 }
 
+/// The narrowings left undone in `doc`: each whose parameter is not set and whose wide
+/// `resource` is in the document, for `irsagen lint` to report with the parameter that would
+/// narrow it.
+pub fn unnarrowed<'a>(
+    doc: &Value,
+    narrows: &'a [PolicyNarrow],
+    params: &BTreeMap<String, ParamValue>,
+) -> Vec<&'a PolicyNarrow> {
+    narrows
+        .iter()
+        .filter(|n| !params.contains_key(&n.parameter) && has_resource(doc, &n.resource, &n.sids))
+        .collect()
+}
+
 /// Added and removed action names between two documents (`Action` entries of Allow
 /// statements, as written), sorted.
 pub fn action_changes(from: &Value, to: &Value) -> (Vec<String>, Vec<String>) {
@@ -481,6 +495,23 @@ mod tests {
         // Unset: the document stays as upstream wrote it.
         let none = BTreeMap::new();
         assert_eq!(narrow(&doc, &[n(vec![])], &with(&none, &d)).unwrap(), doc);
+    }
+
+    #[test]
+    fn unnarrowed_lists_the_wide_resources_an_unset_parameter_would_narrow() {
+        let n = PolicyNarrow {
+            parameter: "zones".into(),
+            resource: "arn:aws:route53:::hostedzone/*".into(),
+            to: "arn:aws:route53:::hostedzone/{zones}".into(),
+            sids: vec![],
+        };
+        let doc = json!({"Statement":[{"Resource":["arn:aws:route53:::hostedzone/*"]}]});
+        let narrows = [n];
+        assert_eq!(unnarrowed(&doc, &narrows, &BTreeMap::new()).len(), 1);
+        let set = BTreeMap::from([("zones".to_string(), ParamValue::Many(vec!["Z1".into()]))]);
+        assert!(unnarrowed(&doc, &narrows, &set).is_empty());
+        let other = json!({"Statement":[{"Resource":"*"}]});
+        assert!(unnarrowed(&other, &narrows, &BTreeMap::new()).is_empty());
     }
 
     #[test]

@@ -702,3 +702,35 @@ fn a_preset_with_only_aws_managed_policies() {
         "{e}"
     );
 }
+
+/// `substitute` applies to a `policyVariant` document too, which then gets a per-cluster name.
+#[test]
+fn a_variant_document_is_substituted_too() {
+    let dir = tempfile::tempdir().unwrap();
+    demo_presets(
+        dir.path(),
+        &format!(
+            "  variants:\n    read-only:\n      about: reads only\n      name: DemoReadOnly\n      documentFile: policies/demo/ro.json\n      source: {SOURCE}\n"
+        ),
+    );
+    std::fs::write(
+        dir.path().join("policies/demo/ro.json"),
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::${BUCKET}/*"}]}"#,
+    )
+    .unwrap();
+    let (code, out, err) = render_demo(
+        dir.path(),
+        &[
+            "--set",
+            "demo.bucketNames=b-1,b-2",
+            "--set",
+            "demo.policyVariant=read-only",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        policy(&out)["Statement"][0]["Resource"],
+        serde_json::json!(["arn:aws:s3:::b-1/*", "arn:aws:s3:::b-2/*"])
+    );
+    assert!(out.contains("DemoReadOnly-smallest-cluster"), "{out}");
+}

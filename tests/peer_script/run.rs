@@ -426,3 +426,74 @@ fn a_policy_detached_by_hand_is_attached_again() {
     assert_eq!(attached.trim(), EFS_POLICY);
     s.cleanup();
 }
+
+/// `policy: aws-managed` (a fixture preset shaped like the VPC CNI, beside the autoscaler): the
+/// script checks the AWS managed policy exists, eksctl attaches it, nothing creates, versions or
+/// tags it; a re-run writes nothing, and a detached one is attached again.
+#[test]
+fn aws_managed_policies_are_attached_never_created() {
+    const CNI_ARN: &str = "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy";
+    let presets_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/presets-aws-managed");
+    let s = Setup::with_presets(
+        "awsm",
+        &["cluster-autoscaler", "vpc-cni-managed"],
+        &["--presets-dir", presets_dir],
+    );
+    assert!(!s.out.join("iam/vpc-cni-managed/policy.json").exists());
+    let (o, calls) = s.script(&[], &[]);
+    assert!(o.status.success(), "first run: {}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(&format!("policy {CNI_ARN}: AWS managed (version v")),
+        "{}",
+        text(&o)
+    );
+    let w = writes(&calls);
+    for c in &w {
+        let policy_write = ["create-policy", "tag-policy", "delete-policy"]
+            .iter()
+            .any(|v| c.contains(&format!("aws iam {v}")));
+        assert!(!(policy_write && c.contains(":iam::aws:")), "{c}");
+    }
+    let role = s.role_name("aws-node");
+    assert!(
+        w.contains(&format!(
+            "[eksctl-stand-in] aws iam attach-role-policy --role-name {role} --policy-arn {CNI_ARN}"
+        )),
+        "{w:#?}"
+    );
+    assert!(
+        w.iter()
+            .any(|c| c.contains(&format!("create addon vpc-cni {}", s.role_arn("aws-node")))),
+        "{w:#?}"
+    );
+    assert_eq!(s.annotation("aws-node"), s.role_arn("aws-node"));
+
+    let (o, calls) = s.script(&[], &[]);
+    assert!(o.status.success(), "second run: {}", text(&o));
+    assert!(writes(&calls).is_empty(), "{:#?}", writes(&calls));
+
+    s.aws(&[
+        "iam",
+        "detach-role-policy",
+        "--role-name",
+        &role,
+        "--policy-arn",
+        CNI_ARN,
+    ]);
+    let (o, _) = s.script(&["--check"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(&format!("FAIL: role {role} lacks policy {CNI_ARN}")),
+        "{}",
+        text(&o)
+    );
+    let (o, calls) = s.script(&[], &[]);
+    assert!(o.status.success(), "repair run: {}", text(&o));
+    assert_eq!(
+        writes(&calls),
+        [format!(
+            "[script] aws iam attach-role-policy --role-name {role} --policy-arn {CNI_ARN}"
+        )]
+    );
+    s.cleanup();
+}

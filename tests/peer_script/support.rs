@@ -74,6 +74,16 @@ impl Setup {
     /// Resets moto, creates the namespace's EFS overlay (a local copy, as `installSource=path:`
     /// uses it) and renders the three presets into `namespace` with `extra` flags.
     pub fn new(tag: &str, extra: &[&str]) -> Setup {
+        Self::render(tag, None, extra)
+    }
+
+    /// As [`Setup::new`], with these presets (`--preset`, each in `namespace`) instead of the
+    /// default three; `extra` may add `--presets-dir`.
+    pub fn with_presets(tag: &str, presets: &[&str], extra: &[&str]) -> Setup {
+        Self::render(tag, Some(presets), extra)
+    }
+
+    fn render(tag: &str, presets: Option<&[&str]>, extra: &[&str]) -> Setup {
         need("IRSAGEN_AWS_PEER");
         need("IRSAGEN_KUBE_PEER");
         let tools = need("IRSAGEN_SCRIPT_TOOLS");
@@ -112,7 +122,13 @@ impl Setup {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        for p in ["cluster-autoscaler", "ebs-csi-driver", "efs-csi-driver"] {
+        if let Some(list) = presets {
+            for p in list {
+                args.push("--preset".into());
+                args.push(p.to_string());
+            }
+        }
+        for p in presets.unwrap_or(&["cluster-autoscaler", "ebs-csi-driver", "efs-csi-driver"]) {
             args.push("--set".into());
             args.push(format!("{p}.namespace={namespace}"));
         }

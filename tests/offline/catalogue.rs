@@ -169,6 +169,43 @@ fn every_preset_renders_and_checks_in_each_mechanism_it_supports() {
     assert!(!seen.contains(&"velero/pod-identity".to_string()));
 }
 
+/// A preset that cites no Pod Identity minimum version is refused in the modes that need it, with
+/// the preset and what it supports named, rather than rendered into an association that the
+/// controller's SDK may not read.
+#[test]
+fn a_preset_without_pod_identity_support_is_refused_in_pod_identity_and_both() {
+    let catalog = Catalog::embedded().unwrap();
+    let mut refused = Vec::new();
+    for p in catalog.iter().filter(|p| supported_modes(&p.preset).len() == 1) {
+        for mode in [IdentityMode::PodIdentity, IdentityMode::Both] {
+            let err = render(
+                &guide_inputs(),
+                &[(p.preset.name.clone(), example_overrides(&p.preset, mode))],
+            )
+            .expect_err(&format!("{} in {mode}", p.preset.name))
+            .to_string();
+            assert!(
+                err.contains(&p.preset.name) && err.contains("Pod Identity") && err.contains("irsa"),
+                "{}: {err}",
+                p.preset.name
+            );
+        }
+        refused.push(p.preset.name.clone());
+    }
+    assert_eq!(
+        refused,
+        [
+            "aws-node-termination-handler",
+            "cert-manager",
+            "external-dns",
+            "external-secrets",
+            "fsx-csi-driver",
+            "secrets-store-csi-driver-provider-aws",
+            "velero",
+        ]
+    );
+}
+
 #[test]
 fn a_missing_required_parameter_names_the_preset_the_parameter_and_its_example() {
     let catalog = Catalog::embedded().unwrap();

@@ -396,7 +396,7 @@ fn a_managed_policy_missing_from_the_partition_is_refused_before_any_write() {
     let d = desired();
     let mut live = empty();
     live.missing_extra_policies.push((CNI.into(), CNI_ARN.into()));
-    let e = aws::decide(&d, &live, false).err().expect("refused");
+    let e = aws::decide(&d, &live, false).expect_err("refused");
     assert_eq!(e.exit_code(), 2, "{e}");
     let e = e.to_string();
     assert!(
@@ -419,7 +419,7 @@ fn a_policy_write_on_an_aws_managed_arn_is_refused() {
         tags: BTreeMap::new(),
     });
     for adopt in [false, true] {
-        let e = aws::decide(&d, &empty(), adopt).err().expect("refused");
+        let e = aws::decide(&d, &empty(), adopt).expect_err("refused");
         assert_eq!(e.exit_code(), 3, "{e}");
         assert!(
             e.to_string().contains(CNI_ARN) && e.to_string().contains("only AWS"),
@@ -431,8 +431,7 @@ fn a_policy_write_on_an_aws_managed_arn_is_refused() {
     b.components[0].aws_managed = None;
     b.components[0].policy_arn = CNI_ARN.into();
     let e = Desired::from_bundle(&b, "apply --aws")
-        .err()
-        .expect("refused")
+        .expect_err("refused")
         .to_string();
     assert!(e.contains("AWS managed policy ARN"), "{e}");
 }

@@ -120,10 +120,7 @@ fn apply_attaches_aws_managed_policies_verify_passes_and_reapply_writes_nothing(
 fn a_missing_aws_managed_policy_stops_apply_before_any_write() {
     peer_test(async {
         let bundle = render_managed(&["cloudwatch-managed"]);
-        let e = irsagen::aws::plan(&opts(), &bundle, false)
-            .await
-            .err()
-            .expect("refused");
+        let e = irsagen::aws::plan(&opts(), &bundle, false).await.expect_err("refused");
         let msg = e.to_string();
         assert!(
             msg.contains("presets.cloudwatch-managed.policy")

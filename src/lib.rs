@@ -24,6 +24,7 @@ pub mod identity;
 pub mod inputs;
 pub mod install_source;
 pub mod kube;
+pub mod lint;
 pub mod migration;
 pub mod names;
 pub mod overrides;

@@ -1,0 +1,403 @@
+//! Where `irsagen lint` gets its documents: a folder `irsagen render --out-dir` wrote (its
+//! manifest says which files are policies, for which preset, and the account and partition), a
+//! fleet folder of such folders (`render --all`), or policy files named on the command line.
+//!
+//! Bad input (no such folder, no manifest, a listed file missing, a file that is not JSON) is an
+//! error (exit 2), never a finding: lint cannot say anything true about a document it cannot read.
+
+use super::narrow::Narrowing;
+use super::{Context, Document, Finding, Input, Kind, Severity};
+use crate::bundle::layout;
+use crate::emit::{LockWait, lock, manifest};
+use crate::error::{Error, Result};
+use crate::safe_fs::{self, Contents};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Largest policy document read (IAM's limits are a few KB; the manifest's own limit is larger).
+const DOC_LIMIT: u64 = 1 << 20;
+/// Largest manifest read (as the manifest module allows).
+const MANIFEST_LIMIT: u64 = 4 << 20;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OnDisk {
+    state: manifest::State,
+    inputs: Recorded,
+    files: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Recorded {
+    account: String,
+    partition: String,
+    #[serde(default)]
+    overrides: BTreeMap<String, serde_json::Value>,
+}
+
+/// What `irsagen lint` was asked to read.
+#[derive(Debug, Clone, Default)]
+pub struct Request<'a> {
+    /// One bundle folder, or policy files; none: the current folder.
+    pub paths: &'a [PathBuf],
+    /// Files that are trust policies (`--trust`).
+    pub trust: &'a [PathBuf],
+    /// `--presets-dir` (bundle folders only).
+    pub presets_dir: Option<&'a Path>,
+    /// `--account` (loose files only: a bundle's manifest names its own).
+    pub account: Option<&'a str>,
+    /// `--partition` (loose files only).
+    pub partition: Option<&'a str>,
+}
+
+/// The inputs of a request: a bundle (or fleet) folder, or loose files.
+pub fn read(req: &Request<'_>) -> Result<Vec<Input>> {
+    let dirs: Vec<&PathBuf> = req.paths.iter().filter(|p| p.is_dir()).collect();
+    let folder = match (req.paths, dirs.as_slice()) {
+        ([], _) if req.trust.is_empty() => Some(Path::new(".")),
+        ([one], [_]) if req.trust.is_empty() => Some(one.as_path()),
+        (_, [dir, ..]) => {
+            return Err(Error::invalid(
+                "DIR",
+                dir.display().to_string(),
+                "give one folder `irsagen render --out-dir` wrote, or policy files, not both or several folders",
+            ));
+        }
+        _ => None,
+    };
+    match folder {
+        Some(dir) => {
+            for (flag, given) in [("--account", req.account), ("--partition", req.partition)] {
+                if let Some(v) = given {
+                    return Err(Error::invalid(
+                        flag,
+                        v,
+                        "is for policy files given one by one; a folder's manifest names its own account and partition",
+                    ));
+                }
+            }
+            read_dir(dir, req.presets_dir)
+        }
+        None => {
+            if let Some(d) = req.presets_dir {
+                return Err(Error::invalid(
+                    "--presets-dir",
+                    d.display().to_string(),
+                    "is for a rendered folder (its presets' narrowing rules); loose files name no preset",
+                ));
+            }
+            Ok(vec![read_files(req.paths, req.trust, req.account, req.partition)?])
+        }
+    }
+}
+
+/// The inputs of `dir`: one for a bundle folder, one per cluster for a fleet folder.
+/// `presets_dir`: where presets other than the built-in ones were rendered from.
+pub fn read_dir(dir: &Path, presets_dir: Option<&Path>) -> Result<Vec<Input>> {
+    let not_a_bundle = |rule: String| Error::invalid("DIR", dir.display().to_string(), rule);
+    match safe_fs::kind(dir).map_err(|source| io("cannot read", dir, source))? {
+        Some(safe_fs::Kind::Dir) => {}
+        None => {
+            return Err(not_a_bundle(
+                "does not exist; give a folder `irsagen render --out-dir` wrote, or policy files".into(),
+            ));
+        }
+        Some(_) => {
+            return Err(not_a_bundle(
+                "is not a folder; give a folder `irsagen render --out-dir` wrote, or policy files (a file is linted as one)".into(),
+            ));
+        }
+    }
+    if safe_fs::kind(&dir.join(manifest::NAME)).map_err(|s| io("cannot read", dir, s))? == Some(safe_fs::Kind::File) {
+        return Ok(vec![read_bundle(dir, "", presets_dir)?]);
+    }
+    let clusters = crate::reviewed::fleet_folders(dir).map_err(|_| {
+        not_a_bundle(format!(
+            "has no {} (nor sub-folders with one), so it is not a folder `irsagen render --out-dir` wrote; render it first, or give policy files",
+            manifest::NAME
+        ))
+    })?;
+    clusters
+        .iter()
+        .map(|c| read_bundle(&dir.join(c), &format!("{c}/"), presets_dir))
+        .collect()
+}
+
+/// One bundle folder; `prefix` goes before each file name in findings (`<cluster>/` in a fleet).
+fn read_bundle(dir: &Path, prefix: &str, presets_dir: Option<&Path>) -> Result<Input> {
+    // A render writing into the folder is waited for, never read half-way (as `render --check`).
+    let _lock = lock::acquire(dir, lock::Mode::Shared, LockWait::default())?;
+    let path = dir.join(manifest::NAME);
+    let bytes = match safe_fs::read_regular(&path, MANIFEST_LIMIT) {
+        Ok(Contents::File(b)) => b,
+        Ok(_) => {
+            return Err(Error::invalid(
+                "DIR",
+                dir.display().to_string(),
+                format!("its {} is not a regular file", manifest::NAME),
+            ));
+        }
+        Err(e) => return Err(io("cannot read", &path, e)),
+    };
+    let disk: OnDisk = serde_json::from_slice(&bytes).map_err(|e| Error::Parse {
+        path: path.display().to_string(),
+        message: format!("is not an irsagen manifest ({e}); render the folder again"),
+    })?;
+    let mut notes = Vec::new();
+    if disk.state != manifest::State::Complete {
+        notes.push(Finding {
+            file: format!("{prefix}{}", manifest::NAME),
+            statement: None,
+            rule: "bundle-incomplete",
+            severity: Severity::Warning,
+            sid: None,
+            message: "a write into this folder was cut short (the manifest says `writing`): the files may mix two renders; run the render again".into(),
+        });
+    }
+    let mut docs = Vec::new();
+    for rel in disk.files.keys() {
+        let Some((preset, kind)) = policy_file(rel) else {
+            continue;
+        };
+        // The manifest module drops unsafe paths when it reads; lint reads only plain ones too.
+        if safe_fs::plain_relative_path(rel).is_some() || !safe_fs::folders_are_real(dir, rel).unwrap_or(false) {
+            return Err(Error::invalid(
+                "DIR",
+                dir.display().to_string(),
+                format!(
+                    "its manifest lists `{rel}`, which is not a plain file inside the folder; render the folder again"
+                ),
+            ));
+        }
+        let doc = read_json(&dir.join(rel), rel).map_err(|e| match e {
+            Missing => Error::invalid(
+                "DIR",
+                dir.display().to_string(),
+                format!("its manifest lists `{rel}` but the file is missing; render the folder again"),
+            ),
+            Failed(e) => e,
+        })?;
+        docs.push(Document {
+            file: format!("{prefix}{rel}"),
+            kind,
+            doc,
+            preset: Some(preset.to_string()),
+        });
+    }
+    let mut ctx = Context {
+        account: Some(disk.inputs.account),
+        partition: Some(disk.inputs.partition),
+        ..Context::default()
+    };
+    for (preset, o) in &disk.inputs.overrides {
+        if o.get("podIdentityTrust").and_then(serde_json::Value::as_str) == Some("unscoped") {
+            ctx.unscoped_pod_identity.insert(preset.clone());
+        }
+    }
+    let presets: std::collections::BTreeSet<&String> = docs.iter().filter_map(|d| d.preset.as_ref()).collect();
+    for p in presets {
+        match narrowing(p, presets_dir)? {
+            Some(n) => {
+                ctx.narrowing.insert(p.clone(), n);
+            }
+            None => notes.push(Finding {
+                file: format!("{prefix}{}", layout::policy(p)),
+                statement: None,
+                rule: "preset-unknown",
+                severity: Severity::Info,
+                sid: None,
+                message: format!(
+                    "preset `{p}` is not built in and not in --presets-dir, so its narrowing rules were not checked; pass the --presets-dir it was rendered with"
+                ),
+            }),
+        }
+    }
+    Ok(Input { docs, ctx, notes })
+}
+
+/// `(preset, kind)` of a bundle path `iam/<preset>/policy.json` or `iam/<preset>/trust-policy.json`.
+fn policy_file(rel: &str) -> Option<(&str, Kind)> {
+    let rest = rel.strip_prefix("iam/")?;
+    let (preset, file) = rest.split_once('/')?;
+    let kind = match file {
+        "policy.json" => Kind::Permission,
+        "trust-policy.json" => Kind::Trust,
+        _ => return None,
+    };
+    debug_assert_eq!(
+        rel,
+        match kind {
+            Kind::Permission => layout::policy(preset),
+            Kind::Trust => layout::trust_policy(preset),
+        }
+    );
+    Some((preset, kind))
+}
+
+/// The narrowing rules of preset `name`: its file in `presets_dir` (which replaces a built-in
+/// one of the same name, as for render), else the built-in one; `None` when neither exists.
+fn narrowing(name: &str, presets_dir: Option<&Path>) -> Result<Option<Narrowing>> {
+    if let Some(dir) = presets_dir {
+        let path = dir.join(format!("{name}.yaml"));
+        match safe_fs::read_regular(&path, DOC_LIMIT) {
+            Ok(Contents::File(bytes)) => {
+                let origin = path.display().to_string();
+                let text = String::from_utf8(bytes).map_err(|_| Error::Parse {
+                    path: origin.clone(),
+                    message: "is not UTF-8".into(),
+                })?;
+                return Narrowing::from_preset_yaml(&origin, &text).map(Some);
+            }
+            Ok(_) => {}
+            Err(e) => return Err(io("cannot read", &path, e)),
+        }
+    }
+    match crate::preset::embedded_text(name) {
+        Some(text) => Narrowing::from_preset_yaml(&format!("presets/{name}.yaml"), text).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The loose files of the command line: each a policy document, `trust` ones trust policies,
+/// the others told by their content. `account`/`partition`: what trust principals must name.
+pub fn read_files(
+    files: &[PathBuf],
+    trust: &[PathBuf],
+    account: Option<&str>,
+    partition: Option<&str>,
+) -> Result<Input> {
+    if let Some(a) = account {
+        crate::rules::account_id("--account", a)?;
+    }
+    if let Some(p) = partition {
+        crate::partition::Partition::parse("--partition", p)?;
+    }
+    let mut docs = Vec::new();
+    for (path, forced) in files.iter().map(|f| (f, false)).chain(trust.iter().map(|f| (f, true))) {
+        let name = path.display().to_string();
+        let doc = read_json_followed(path).map_err(|e| match e {
+            Missing => Error::invalid("FILE", &name, "does not exist"),
+            Failed(e) => e,
+        })?;
+        let kind = if forced { Kind::Trust } else { Kind::detect(&doc) };
+        docs.push(Document {
+            file: name,
+            kind,
+            doc,
+            preset: None,
+        });
+    }
+    Ok(Input {
+        docs,
+        ctx: Context {
+            account: account.map(str::to_string),
+            partition: partition.map(str::to_string),
+            expected: "the given",
+            ..Context::default()
+        },
+        notes: Vec::new(),
+    })
+}
+
+enum ReadError {
+    Missing,
+    Failed(Error),
+}
+use ReadError::{Failed, Missing};
+
+/// A regular file inside a bundle (no symlink followed), parsed as JSON.
+fn read_json(path: &Path, name: &str) -> std::result::Result<serde_json::Value, ReadError> {
+    match safe_fs::read_regular(path, DOC_LIMIT) {
+        Ok(Contents::File(bytes)) => parse(&bytes, name),
+        Ok(Contents::Missing) => Err(Missing),
+        Ok(Contents::NotRegular(what)) => Err(Failed(Error::invalid(
+            "DIR",
+            name,
+            format!("is a {what}, not a regular file; irsagen reads only regular files inside an output folder"),
+        ))),
+        Err(e) => Err(Failed(io("cannot read", path, e))),
+    }
+}
+
+/// A file named on the command line (a symlink there is the user's own choice and followed),
+/// parsed as JSON. Only a regular file is opened, so a FIFO cannot hang the run.
+fn read_json_followed(path: &Path) -> std::result::Result<serde_json::Value, ReadError> {
+    let name = path.display().to_string();
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Missing),
+        Err(e) => return Err(Failed(io("cannot read", path, e))),
+    };
+    if !meta.is_file() {
+        return Err(Failed(Error::invalid(
+            "FILE",
+            &name,
+            "is not a regular file; give policy JSON files, or one folder `irsagen render --out-dir` wrote",
+        )));
+    }
+    if meta.len() > DOC_LIMIT {
+        return Err(Failed(Error::invalid(
+            "FILE",
+            &name,
+            format!("is larger than {DOC_LIMIT} bytes; IAM policy documents are a few KB"),
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(|e| Failed(io("cannot read", path, e)))?;
+    parse(&bytes, &name)
+}
+
+fn parse(bytes: &[u8], name: &str) -> std::result::Result<serde_json::Value, ReadError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        Failed(Error::Parse {
+            path: name.to_string(),
+            message: format!("is not JSON: {e}"),
+        })
+    })
+}
+
+fn io(action: &'static str, path: &Path, source: std::io::Error) -> Error {
+    Error::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_files_are_told_by_the_bundle_layout() {
+        assert_eq!(policy_file("iam/x/policy.json"), Some(("x", Kind::Permission)));
+        assert_eq!(policy_file("iam/x/trust-policy.json"), Some(("x", Kind::Trust)));
+        for other in ["iam/x/other.json", "README.md", "iam/policy.json", "helm/x-values.yaml"] {
+            assert_eq!(policy_file(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn built_in_presets_have_narrowing_entries_and_unknown_ones_none() {
+        assert_eq!(narrowing("ebs-csi-driver", None).unwrap(), Some(Narrowing::default()));
+        assert_eq!(narrowing("no-such-preset", None).unwrap(), None);
+    }
+
+    #[test]
+    fn a_presets_dir_file_replaces_the_built_in_one() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(
+            t.path().join("ebs-csi-driver.yaml"),
+            "parameters: {kmsKeyArns: {type: list}}\npolicy: {narrow: [{parameter: kmsKeyArns, resource: '*', to: 'arn:aws:kms:*:*:key/{kmsKeyArns}'}]}\n",
+        )
+        .unwrap();
+        let n = narrowing("ebs-csi-driver", Some(t.path())).unwrap().unwrap();
+        assert_eq!(n.rules.len(), 1);
+        // Others still come from the built-in files.
+        assert_eq!(
+            narrowing("efs-csi-driver", Some(t.path())).unwrap(),
+            Some(Narrowing::default())
+        );
+    }
+}

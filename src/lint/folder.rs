@@ -161,22 +161,23 @@ fn read_bundle(dir: &Path, prefix: &str, presets_dir: Option<&Path>) -> Result<I
         let Some((preset, kind)) = policy_file(rel) else {
             continue;
         };
-        // The manifest module drops unsafe paths when it reads; lint reads only plain ones too.
-        if safe_fs::plain_relative_path(rel).is_some() || !safe_fs::folders_are_real(dir, rel).unwrap_or(false) {
-            return Err(Error::invalid(
-                "DIR",
-                dir.display().to_string(),
-                format!(
-                    "its manifest lists `{rel}`, which is not a plain file inside the folder; render the folder again"
-                ),
-            ));
+        let bad = |rule: String| Error::invalid("DIR", dir.display().to_string(), rule);
+        // The manifest module drops unsafe paths when it reads; lint reads only plain ones too,
+        // through real folders only (a symlinked `iam/x` could point anywhere).
+        if let Some(rule) = safe_fs::plain_relative_path(rel) {
+            return Err(bad(format!(
+                "its manifest lists `{rel}`, which {rule}; render the folder again"
+            )));
         }
-        let doc = read_json(&dir.join(rel), rel).map_err(|e| match e {
-            Missing => Error::invalid(
-                "DIR",
-                dir.display().to_string(),
-                format!("its manifest lists `{rel}` but the file is missing; render the folder again"),
-            ),
+        let read = match safe_fs::folders_are_real(dir, rel) {
+            Ok(true) => read_json(&dir.join(rel)),
+            Ok(false) => Err(Missing),
+            Err(e) => Err(Failed(bad(format!("cannot read `{rel}`: {e}")))),
+        };
+        let doc = read.map_err(|e| match e {
+            Missing => bad(format!(
+                "its manifest lists `{rel}` but the file is missing; render the folder again"
+            )),
             Failed(e) => e,
         })?;
         docs.push(Document {
@@ -196,14 +197,15 @@ fn read_bundle(dir: &Path, prefix: &str, presets_dir: Option<&Path>) -> Result<I
             ctx.unscoped_pod_identity.insert(preset.clone());
         }
     }
-    let presets: std::collections::BTreeSet<&String> = docs.iter().filter_map(|d| d.preset.as_ref()).collect();
-    for p in presets {
+    // Narrowing rules apply to permission policies; one lookup per preset that has one.
+    for d in docs.iter().filter(|d| d.kind == Kind::Permission) {
+        let Some(p) = &d.preset else { continue };
         match narrowing(p, presets_dir)? {
             Some(n) => {
                 ctx.narrowing.insert(p.clone(), n);
             }
             None => notes.push(Finding {
-                file: format!("{prefix}{}", layout::policy(p)),
+                file: d.file.clone(),
                 statement: None,
                 rule: "preset-unknown",
                 severity: Severity::Info,
@@ -308,9 +310,10 @@ enum ReadError {
 use ReadError::{Failed, Missing};
 
 /// A regular file inside a bundle (no symlink followed), parsed as JSON.
-fn read_json(path: &Path, name: &str) -> std::result::Result<serde_json::Value, ReadError> {
+fn read_json(path: &Path) -> std::result::Result<serde_json::Value, ReadError> {
+    let name = path.display().to_string();
     match safe_fs::read_regular(path, DOC_LIMIT) {
-        Ok(Contents::File(bytes)) => parse(&bytes, name),
+        Ok(Contents::File(bytes)) => parse(&bytes, &name),
         Ok(Contents::Missing) => Err(Missing),
         Ok(Contents::NotRegular(what)) => Err(Failed(Error::invalid(
             "DIR",
@@ -368,6 +371,108 @@ fn io(action: &'static str, path: &Path, source: std::io::Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A bundle folder holding one trust policy for `preset`, its manifest in `state`.
+    fn bundle(dir: &Path, preset: &str, state: &str) {
+        std::fs::create_dir_all(dir.join(format!("iam/{preset}"))).unwrap();
+        let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+        std::fs::write(dir.join(layout::trust_policy(preset)), trust).unwrap();
+        let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ec2:DescribeVolumes","Resource":"*"}]}"#;
+        std::fs::write(dir.join(layout::policy(preset)), policy).unwrap();
+        let manifest = serde_json::json!({
+            "state": state,
+            "inputs": {"account": "123456789012", "partition": "aws", "overrides": {preset: {"podIdentityTrust": "unscoped"}}},
+            "files": {layout::policy(preset): "sha256:x", layout::trust_policy(preset): "sha256:x", "README.md": "sha256:x"}
+        });
+        std::fs::write(dir.join(manifest::NAME), manifest.to_string()).unwrap();
+    }
+
+    fn rules(input: &Input) -> Vec<(&'static str, Severity, &str)> {
+        input
+            .notes
+            .iter()
+            .map(|f| (f.rule, f.severity, f.file.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn a_complete_bundle_of_a_known_preset_has_no_notes_and_its_context() {
+        let t = tempfile::tempdir().unwrap();
+        bundle(t.path(), "ebs-csi-driver", "complete");
+        let inputs = read_dir(t.path(), None).unwrap();
+        assert_eq!(inputs.len(), 1);
+        let input = &inputs[0];
+        assert_eq!(rules(input), []);
+        let kinds: Vec<(Kind, Option<&str>)> = input.docs.iter().map(|d| (d.kind, d.preset.as_deref())).collect();
+        assert_eq!(
+            kinds,
+            [
+                (Kind::Permission, Some("ebs-csi-driver")),
+                (Kind::Trust, Some("ebs-csi-driver"))
+            ]
+        );
+        assert_eq!(input.ctx.narrowing.keys().collect::<Vec<_>>(), ["ebs-csi-driver"]);
+        assert_eq!(input.ctx.account.as_deref(), Some("123456789012"));
+        assert_eq!(input.ctx.partition.as_deref(), Some("aws"));
+        assert!(input.ctx.unscoped_pod_identity.contains("ebs-csi-driver"));
+        assert_eq!(input.ctx.expected, "the bundle's");
+    }
+
+    #[test]
+    fn a_write_cut_short_is_noted() {
+        let t = tempfile::tempdir().unwrap();
+        bundle(t.path(), "ebs-csi-driver", "writing");
+        let inputs = read_dir(t.path(), None).unwrap();
+        assert_eq!(
+            rules(&inputs[0]),
+            [("bundle-incomplete", Severity::Warning, manifest::NAME)]
+        );
+    }
+
+    #[test]
+    fn an_unknown_preset_is_noted_and_prefixed_in_a_fleet() {
+        let t = tempfile::tempdir().unwrap();
+        bundle(&t.path().join("blue"), "my-own", "complete");
+        let inputs = read_dir(t.path(), None).unwrap();
+        assert_eq!(
+            rules(&inputs[0]),
+            [("preset-unknown", Severity::Info, "blue/iam/my-own/policy.json")]
+        );
+        assert_eq!(inputs[0].docs[1].file, "blue/iam/my-own/trust-policy.json");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlinked_folder_or_file_in_a_bundle_is_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        bundle(elsewhere.path(), "x", "complete");
+        bundle(t.path(), "x", "complete");
+        std::fs::remove_dir_all(t.path().join("iam/x")).unwrap();
+        std::os::unix::fs::symlink(elsewhere.path().join("iam/x"), t.path().join("iam/x")).unwrap();
+        let e = read_dir(t.path(), None).unwrap_err().to_string();
+        assert!(
+            e.contains("cannot read `iam/x/policy.json`") && e.contains("symlink"),
+            "{e}"
+        );
+        std::fs::remove_file(t.path().join("iam/x")).unwrap();
+        std::fs::create_dir(t.path().join("iam/x")).unwrap();
+        std::fs::copy(
+            elsewhere.path().join("iam/x/policy.json"),
+            t.path().join("iam/x/policy.json"),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(
+            elsewhere.path().join("iam/x/trust-policy.json"),
+            t.path().join("iam/x/trust-policy.json"),
+        )
+        .unwrap();
+        let e = read_dir(t.path(), None).unwrap_err().to_string();
+        assert!(e.contains("is a symlink, not a regular file"), "{e}");
+        std::fs::remove_file(t.path().join("iam/x/trust-policy.json")).unwrap();
+        let e = read_dir(t.path(), None).unwrap_err().to_string();
+        assert!(e.contains("but the file is missing"), "{e}");
+    }
 
     #[test]
     fn policy_files_are_told_by_the_bundle_layout() {

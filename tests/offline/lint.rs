@@ -503,3 +503,10 @@ fn the_readme_lists_every_rule() {
     let known: Vec<&str> = irsagen::lint::RULES.iter().map(|r| r.id).collect();
     assert_eq!(listed, known, "README rows in the order of RULES");
 }
+
+#[test]
+fn help_text() {
+    insta_settings().bind(|| {
+        insta_cmd::assert_cmd_snapshot!("cli_lint_help", irsagen().args(["lint", "--help"]));
+    });
+}

@@ -302,7 +302,7 @@ pub struct LintCmd {
     #[arg(value_name = "DIR|FILE")]
     pub paths: Vec<PathBuf>,
     /// A trust policy file (repeatable); other files are trust policies when a statement has a
-    /// Principal or an sts:AssumeRole* action.
+    /// Principal, or allows sts:AssumeRole* and none has a Resource.
     #[arg(long, value_name = "FILE")]
     pub trust: Vec<PathBuf>,
     /// Folder of extra or replacement presets the folder was rendered with (their narrowing rules).

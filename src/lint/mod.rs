@@ -44,17 +44,25 @@ impl Kind {
         }
     }
 
-    /// `Trust` when `doc` looks like a trust policy: a statement with `Principal`/`NotPrincipal`
-    /// or an `sts:AssumeRole*` action (loose files without `--trust`).
+    /// `Trust` when `doc` looks like a trust policy (loose files without `--trust`): a statement
+    /// has `Principal`/`NotPrincipal`, or none has a `Resource`/`NotResource` and one allows an
+    /// `sts:AssumeRole*` action (a permission policy granting `sts:AssumeRole` names the role
+    /// in `Resource`, so it stays a permission policy).
     pub fn detect(doc: &Value) -> Kind {
-        let trusty = crate::policy_doc::statements(doc).iter().any(|s| {
-            s.get("Principal").is_some()
-                || s.get("NotPrincipal").is_some()
-                || s.get("Action")
-                    .and_then(crate::policy_doc::strings)
-                    .is_some_and(|a| a.iter().any(|a| a.to_ascii_lowercase().starts_with("sts:assumerole")))
+        let statements = crate::policy_doc::statements(doc);
+        let has = |key: &str| statements.iter().any(|s| s.get(key).is_some());
+        let assumes = statements.iter().any(|s| {
+            s.get("Action")
+                .and_then(crate::policy_doc::strings)
+                .is_some_and(|a| a.iter().any(|a| a.to_ascii_lowercase().starts_with("sts:assumerole")))
         });
-        if trusty { Kind::Trust } else { Kind::Permission }
+        let principal = has("Principal") || has("NotPrincipal");
+        let resource = has("Resource") || has("NotResource");
+        if principal || (assumes && !resource) {
+            Kind::Trust
+        } else {
+            Kind::Permission
+        }
     }
 }
 
@@ -305,6 +313,9 @@ mod tests {
         let assume =
             json!({"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":["STS:AssumeRoleWithWebIdentity"]}});
         assert_eq!(Kind::detect(&assume), Kind::Trust);
+        // A permission policy that lets the role assume another names it in Resource.
+        let grant = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"arn:aws:iam::123456789012:role/x"}]});
+        assert_eq!(Kind::detect(&grant), Kind::Permission);
     }
 
     #[test]

@@ -376,6 +376,24 @@ mod tests {
         }
     }
 
+    /// The generated file is as the script writes it (sorted, one header) and data/SOURCE.md
+    /// records the version it came from, so a hand edit or a refresh without the record shows.
+    #[test]
+    fn the_generated_file_is_sorted_and_its_version_recorded() {
+        let lines: Vec<&str> = GENERATED.lines().skip(1).collect();
+        assert!(
+            lines.windows(2).all(|w| w[0] < w[1]),
+            "data/iam-actions.tsv is not sorted"
+        );
+        assert!(lines.iter().all(|l| !l.starts_with('#')));
+        let version = Catalogue::bundled().source().split(' ').nth(1).unwrap();
+        let record = include_str!("../../data/SOURCE.md");
+        assert!(
+            record.contains(&format!("`{version}`")),
+            "data/SOURCE.md does not name {version}"
+        );
+    }
+
     #[test]
     fn the_bundled_allow_list_parses_against_the_bundled_catalogue() {
         // Catalogue::bundled() would panic otherwise; this says why when it fails.

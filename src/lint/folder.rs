@@ -34,6 +34,8 @@ struct Recorded {
     account: String,
     partition: String,
     #[serde(default)]
+    presets: BTreeMap<String, RecordedPreset>,
+    #[serde(default)]
     overrides: BTreeMap<String, serde_json::Value>,
 }
 
@@ -91,6 +93,17 @@ pub fn read(req: &Request<'_>) -> Result<Vec<Input>> {
             Ok(vec![read_files(req.paths, req.trust, req.account, req.partition)?])
         }
     }
+}
+
+/// A preset's resolved values in the manifest: its ServiceAccount (only used in messages, so a
+/// manifest without it is still linted).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RecordedPreset {
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    service_account: Option<String>,
 }
 
 /// The inputs of `dir`: one for a bundle folder, one per cluster for a fleet folder.
@@ -192,6 +205,12 @@ fn read_bundle(dir: &Path, prefix: &str, presets_dir: Option<&Path>) -> Result<I
         partition: Some(disk.inputs.partition),
         ..Context::default()
     };
+    for (preset, p) in &disk.inputs.presets {
+        if let (Some(ns), Some(sa)) = (&p.namespace, &p.service_account) {
+            ctx.subjects
+                .insert(preset.clone(), format!("system:serviceaccount:{ns}:{sa}"));
+        }
+    }
     for (preset, o) in &disk.inputs.overrides {
         if o.get("podIdentityTrust").and_then(serde_json::Value::as_str) == Some("unscoped") {
             ctx.unscoped_pod_identity.insert(preset.clone());
@@ -381,7 +400,9 @@ mod tests {
         std::fs::write(dir.join(layout::policy(preset)), policy).unwrap();
         let manifest = serde_json::json!({
             "state": state,
-            "inputs": {"account": "123456789012", "partition": "aws", "overrides": {preset: {"podIdentityTrust": "unscoped"}}},
+            "inputs": {"account": "123456789012", "partition": "aws",
+                       "presets": {preset: {"namespace": "kube-system", "serviceAccount": "sa"}},
+                       "overrides": {preset: {"podIdentityTrust": "unscoped"}}},
             "files": {layout::policy(preset): "sha256:x", layout::trust_policy(preset): "sha256:x", "README.md": "sha256:x"}
         });
         std::fs::write(dir.join(manifest::NAME), manifest.to_string()).unwrap();
@@ -416,6 +437,10 @@ mod tests {
         assert_eq!(input.ctx.partition.as_deref(), Some("aws"));
         assert!(input.ctx.unscoped_pod_identity.contains("ebs-csi-driver"));
         assert_eq!(input.ctx.expected, "the bundle's");
+        assert_eq!(
+            input.ctx.subjects["ebs-csi-driver"],
+            "system:serviceaccount:kube-system:sa"
+        );
     }
 
     #[test]

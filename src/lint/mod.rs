@@ -89,6 +89,9 @@ pub struct Context {
     /// Whose account and partition those are, for messages: `the bundle's` or `the given`
     /// (`--account`/`--partition`).
     pub expected: &'static str,
+    /// Per preset, its ServiceAccount's IRSA subject `system:serviceaccount:<ns>:<name>` (for
+    /// the fix a trust finding suggests).
+    pub subjects: BTreeMap<String, String>,
     /// Presets rendered with `podIdentityTrust: unscoped` (a deliberate, warned choice).
     pub unscoped_pod_identity: BTreeSet<String>,
     /// Per preset, its narrowing rules.
@@ -101,6 +104,7 @@ impl Default for Context {
             account: None,
             partition: None,
             expected: "the bundle's",
+            subjects: BTreeMap::new(),
             unscoped_pod_identity: BTreeSet::new(),
             narrowing: BTreeMap::new(),
         }
@@ -197,13 +201,17 @@ pub fn lint_document(d: &Document, ctx: &Context, catalogue: &Catalogue) -> Vec<
     size::check(&d.doc, d.kind, &mut out);
     match d.kind {
         Kind::Permission => {
-            if let Some(n) = d.preset.as_ref().and_then(|p| ctx.narrowing.get(p).map(|n| (p, n))) {
-                permission::check_narrowing(&d.doc, n.0, n.1, ctx.partition.as_deref(), catalogue, &mut out);
+            if let Some((preset, n)) = d.preset.as_ref().and_then(|p| ctx.narrowing.get(p).map(|n| (p, n))) {
+                permission::check_narrowing(&d.doc, preset, n, ctx.partition.as_deref(), catalogue, &mut out);
             }
         }
         Kind::Trust => {
-            let unscoped_ok = d.preset.as_ref().is_some_and(|p| ctx.unscoped_pod_identity.contains(p));
-            trust::check(&d.doc, ctx, unscoped_ok, &mut out);
+            let preset = d.preset.as_deref().unwrap_or_default();
+            let of = trust::Of {
+                unscoped_ok: ctx.unscoped_pod_identity.contains(preset),
+                subject: ctx.subjects.get(preset).map(String::as_str),
+            };
+            trust::check(&d.doc, ctx, &of, &mut out);
         }
     }
     out.into_vec()

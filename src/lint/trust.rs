@@ -67,9 +67,17 @@ fn principals<'a>(st: &Stmt<'a>, kind: &str) -> Vec<&'a str> {
     }
 }
 
-/// Checks the Allow statements of the trust policy `doc`. `unscoped_ok`: the bundle's preset
-/// chose `podIdentityTrust: unscoped`, so an unscoped Pod Identity statement is a warning.
-pub fn check(doc: &Value, ctx: &Context, unscoped_ok: bool, out: &mut Findings<'_>) {
+/// What the bundle says about the role whose trust policy is checked.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Of<'a> {
+    /// The preset chose `podIdentityTrust: unscoped`: an unscoped Pod Identity statement is a warning.
+    pub unscoped_ok: bool,
+    /// The ServiceAccount's subject, `system:serviceaccount:<ns>:<name>`, when known.
+    pub subject: Option<&'a str>,
+}
+
+/// Checks the Allow statements of the trust policy `doc`.
+pub fn check(doc: &Value, ctx: &Context, of: &Of<'_>, out: &mut Findings<'_>) {
     for st in Stmt::all(doc) {
         if !st.allows() {
             continue;
@@ -79,14 +87,14 @@ pub fn check(doc: &Value, ctx: &Context, unscoped_ok: bool, out: &mut Findings<'
         foreign(&st, &conds, ctx, out);
         for provider in principals(&st, "Federated") {
             if let Some((_, host_path)) = provider.split_once(":oidc-provider/") {
-                irsa(&st, &conds, host_path, out);
+                irsa(&st, &conds, host_path, of.subject, out);
             }
         }
         if principals(&st, "Service")
             .iter()
             .any(|s| s.eq_ignore_ascii_case(POD_IDENTITY_PRINCIPAL))
         {
-            pod_identity(&st, &conds, unscoped_ok, out);
+            pod_identity(&st, &conds, of.unscoped_ok, out);
         }
     }
 }
@@ -177,7 +185,8 @@ fn foreign(st: &Stmt<'_>, conds: &[Cond<'_>], ctx: &Context, out: &mut Findings<
 }
 
 /// An IRSA statement of the provider `host_path`: subject and audience conditions.
-fn irsa(st: &Stmt<'_>, conds: &[Cond<'_>], host_path: &str, out: &mut Findings<'_>) {
+fn irsa(st: &Stmt<'_>, conds: &[Cond<'_>], host_path: &str, subject: Option<&str>, out: &mut Findings<'_>) {
+    let subject = subject.unwrap_or("system:serviceaccount:NAMESPACE:NAME");
     let sub_key = format!("{host_path}:sub");
     let aud_key = format!("{host_path}:aud");
     let subs: Vec<&Cond<'_>> = conds
@@ -197,7 +206,7 @@ fn irsa(st: &Stmt<'_>, conds: &[Cond<'_>], host_path: &str, out: &mut Findings<'
             Severity::Error,
             format!(
                 "{which} `{sub_key}` condition, so every ServiceAccount of the cluster may assume the role; \
-                 add `\"StringEquals\": {{\"{sub_key}\": \"system:serviceaccount:NAMESPACE:NAME\"}}`"
+                 add `\"StringEquals\": {{\"{sub_key}\": \"{subject}\"}}`"
             ),
         );
     }
@@ -305,7 +314,11 @@ mod tests {
     fn run_with(statement: Value, ctx: &Context, unscoped_ok: bool) -> Vec<Finding> {
         let doc = json!({"Version":"2012-10-17","Statement":[statement]});
         let mut out = Findings::new("trust.json");
-        check(&doc, ctx, unscoped_ok, &mut out);
+        let of = Of {
+            unscoped_ok,
+            subject: None,
+        };
+        check(&doc, ctx, &of, &mut out);
         out.into_vec()
     }
 
@@ -372,6 +385,25 @@ mod tests {
         assert_eq!(rules(&f), [("trust-no-subject", Severity::Error)]);
         assert!(f[0].message.starts_with("an audience-only trust"), "{}", f[0].message);
         assert!(f[0].message.contains(&format!("{HOST}:sub")), "{}", f[0].message);
+        assert!(
+            f[0].message.contains("system:serviceaccount:NAMESPACE:NAME"),
+            "{}",
+            f[0].message
+        );
+        // In a bundle the fix names the preset's ServiceAccount.
+        let doc = json!({"Version":"2012-10-17","Statement":[irsa_st(json!({"StringEquals":{format!("{HOST}:aud"): "sts.amazonaws.com"}}))]});
+        let mut out = Findings::new("trust.json");
+        let of = Of {
+            unscoped_ok: false,
+            subject: Some("system:serviceaccount:kube-system:sa"),
+        };
+        check(&doc, &ctx(), &of, &mut out);
+        let f = out.into_vec();
+        assert!(
+            f[0].message.contains(r#": "system:serviceaccount:kube-system:sa"}"#),
+            "{}",
+            f[0].message
+        );
     }
 
     #[test]

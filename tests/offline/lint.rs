@@ -186,6 +186,11 @@ fn hand_edits_are_errors_with_exit_1() {
         ),
         "{text}"
     );
+    // The fix names the preset's own ServiceAccount, from the manifest.
+    assert!(
+        text.contains(r#": "system:serviceaccount:kube-system:efs-csi-controller-sa"}`"#),
+        "{text}"
+    );
     assert!(text.contains(": 6 errors, 0 warnings, 0 info;"), "{text}");
 }
 
@@ -253,7 +258,8 @@ fn external_dns_bundle(dir: &Path, partition: &str, policy: &Value) {
     let manifest = json!({
         "about": "test", "irsagen": "0.1.0", "state": "complete",
         "inputs": {"cluster": "c", "region": "us-east-1", "account": "123456789012", "partition": partition,
-                   "tags": {}, "presets": {"external-dns": {}}, "overrides": {"external-dns": {}}},
+                   "tags": {}, "presets": {"external-dns": {"namespace": "external-dns", "serviceAccount": "external-dns"}},
+                   "overrides": {"external-dns": {}}},
         "files": {"iam/external-dns/policy.json": "sha256:x"}
     });
     std::fs::write(dir.join(".irsagen-manifest.json"), manifest.to_string()).unwrap();

@@ -25,6 +25,7 @@ pub mod identity;
 pub mod inputs;
 pub mod install_source;
 pub mod kube;
+pub mod lint;
 pub mod managed_policy;
 pub mod migration;
 pub mod names;

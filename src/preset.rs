@@ -14,6 +14,14 @@ use std::path::Path;
 
 static EMBEDDED: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/presets");
 
+/// The text of the embedded preset file `<name>.yaml`, for readers of keys this module does not
+/// model (`irsagen lint` reads `policy.narrow` from it).
+pub fn embedded_text(name: &str) -> Option<&'static str> {
+    EMBEDDED
+        .get_file(format!("{name}.yaml"))
+        .and_then(|f| f.contents_utf8())
+}
+
 /// The presets rendered when none is selected: the three the guide sets up.
 pub const DEFAULT_PRESETS: [&str; 3] = ["cluster-autoscaler", "ebs-csi-driver", "efs-csi-driver"];
 

@@ -19,6 +19,7 @@ impl Cli {
             Command::Whoami(c) => c.output == Format::Json,
             Command::Verify(c) => c.output == Format::Json,
             Command::Render(c) => c.output == CheckFormat::Json,
+            Command::Lint(c) => c.output == Format::Json,
             _ => false,
         }
     }
@@ -41,6 +42,9 @@ pub enum Command {
     Verify(VerifyCmd),
     /// Print the stages of a migration from IRSA to EKS Pod Identity for the selected presets.
     PlanMigration(PlanMigrationCmd),
+    /// Check the IAM policies of a rendered folder (or policy files): unknown actions, wide
+    /// resources, size, and trust policies that let in more than one ServiceAccount.
+    Lint(LintCmd),
     /// Print a shell completion script.
     Completions {
         /// Shell to complete for.
@@ -302,4 +306,28 @@ pub struct PlanMigrationCmd {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub inputs: InputArgs,
+}
+
+/// `lint`.
+#[derive(Debug, Args)]
+pub struct LintCmd {
+    /// A folder `render --out-dir` wrote (default: the current folder), or policy JSON files.
+    #[arg(value_name = "DIR|FILE")]
+    pub paths: Vec<PathBuf>,
+    /// A trust policy file (repeatable); other files are trust policies when a statement has a
+    /// Principal, or allows sts:AssumeRole* and none has a Resource.
+    #[arg(long, value_name = "FILE")]
+    pub trust: Vec<PathBuf>,
+    /// Folder of extra or replacement presets the folder was rendered with (their narrowing rules).
+    #[arg(long, value_name = "DIR")]
+    pub presets_dir: Option<PathBuf>,
+    /// For policy files: the AWS account trust principals must be in (a folder's manifest names its own).
+    #[arg(long)]
+    pub account: Option<String>,
+    /// For policy files: the ARN partition principals must be in.
+    #[arg(long)]
+    pub partition: Option<String>,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value = "text")]
+    pub output: Format,
 }

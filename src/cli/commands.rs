@@ -1,8 +1,8 @@
 //! Glue from parsed arguments to the library: build inputs, render, emit, apply, verify.
 
 use super::args::{
-    ApplyCmd, CheckFormat, Cli, Command, Format, InputArgs, PlanMigrationCmd, PresetsCmd, PresetsSub, RenderCmd,
-    TargetArgs, VerifyCmd, WhoamiCmd,
+    ApplyCmd, CheckFormat, Cli, Command, Format, InputArgs, LintCmd, PlanMigrationCmd, PresetsCmd, PresetsSub,
+    RenderCmd, TargetArgs, VerifyCmd, WhoamiCmd,
 };
 use irsagen::aws::{self, AwsOptions};
 use irsagen::bundle::Bundle;
@@ -28,6 +28,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Apply(cmd) => apply(cmd),
         Command::Verify(cmd) => verify(cmd),
         Command::PlanMigration(cmd) => plan_migration(cmd),
+        Command::Lint(cmd) => lint(cmd),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "irsagen", &mut std::io::stdout());
@@ -214,6 +215,24 @@ fn presets(cmd: PresetsCmd) -> Result<i32> {
     };
     print!("{out}");
     Ok(0)
+}
+
+/// `irsagen lint`: exit 1 when any finding is an error.
+fn lint(cmd: LintCmd) -> Result<i32> {
+    let request = irsagen::lint::folder::Request {
+        paths: &cmd.paths,
+        trust: &cmd.trust,
+        presets_dir: cmd.presets_dir.as_deref(),
+        account: cmd.account.as_deref(),
+        partition: cmd.partition.as_deref(),
+    };
+    let inputs = irsagen::lint::folder::read(&request)?;
+    let report = irsagen::lint::lint(&inputs, irsagen::lint::Catalogue::bundled());
+    match cmd.output {
+        Format::Json => print!("{}", irsagen::lint::output::json(&report)),
+        Format::Text => print!("{}", irsagen::lint::output::text(&report)),
+    }
+    Ok(report.exit_code())
 }
 
 fn whoami(cmd: WhoamiCmd) -> Result<i32> {

@@ -17,6 +17,7 @@ mod gitops;
 mod guide;
 mod identity_modes;
 mod kube_plan;
+mod lint;
 mod long_names;
 mod output_folder;
 mod pod_identity_aws;

@@ -60,7 +60,7 @@ pub struct Identity {
 /// The AWS changes an apply would make: IAM, then (in modes using Pod Identity) EKS.
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
-    /// One item per resource: the OIDC provider, then policies, then roles.
+    /// One item per resource: the OIDC provider (when a preset uses IRSA), then policies, then roles.
     pub items: Vec<PlanItem>,
     /// API calls the IAM plan made (all reads).
     pub stats: CallStats,

@@ -17,6 +17,7 @@ mod kube_plan;
 mod long_names;
 mod output_folder;
 mod pod_identity_aws;
+mod pod_identity_iam;
 mod pod_identity_kube;
 mod pod_identity_wiring;
 mod readme;

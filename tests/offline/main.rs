@@ -7,6 +7,8 @@ mod change_summary;
 mod chart_options;
 mod check_mode;
 mod cli;
+#[path = "../shared/eks_replay.rs"]
+mod eks_replay;
 mod eksctl_limits;
 mod fleet;
 mod fuzz;

@@ -4,34 +4,22 @@
 //! recorded responses (tests/fixtures/eks/, shapes from the EKS API reference, see SOURCE.md)
 //! served by `StaticReplayClient`, so the SDK's real serializers and deserializers handle raw
 //! HTTP; each test then checks the requests irsagen sent (path, query, JSON body, method). The
-//! decisions are also tested alone, from read states built in the test.
+//! decisions are also tested alone, from read states built in the test. The replay helpers live
+//! in tests/shared/eks_replay.rs (the moto suite's Pod Identity test uses them too).
 
-use aws_config::BehaviorVersion;
-use aws_config::retry::RetryConfig;
-use aws_sdk_eks::config::{Credentials, Region};
-use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
-use aws_smithy_types::body::SdkBody;
+use crate::eks_replay::*;
+use irsagen::aws::CallStats;
 use irsagen::aws::Change;
 use irsagen::aws::pod_identity::{
     self, DesiredAssociation, EksOp, LiveAddon, LiveAssociation, PodIdentityState, request_token, verify_decide,
 };
-use irsagen::aws::{CallStats, Clients};
 use irsagen::report::Status;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-pub(crate) const ENDPOINT: &str = "https://eks.us-east-1.amazonaws.com";
-pub(crate) const CLUSTER: &str = "smallest-cluster";
-pub(crate) const ASSOC_ID: &str = "a-0rjmgxq3tdynbzmxf";
 pub(crate) const ROLE: &str = "arn:aws:iam::123456789012:role/smallest-cluster-cluster-autoscaler";
 const OLD_ROLE: &str = "arn:aws:iam::123456789012:role/old-autoscaler-role";
 const FOREIGN_ROLE: &str = "arn:aws:iam::123456789012:role/platform-autoscaler";
-const ASSOC_ARN: &str =
-    "arn:aws:eks:us-east-1:123456789012:podidentityassociation/smallest-cluster/a-0rjmgxq3tdynbzmxf";
-pub(crate) const LIST: &str =
-    "/clusters/smallest-cluster/pod-identity-associations?namespace=kube-system&serviceAccount=cluster-autoscaler";
-pub(crate) const ADDON: &str = "/clusters/smallest-cluster/addons/eks-pod-identity-agent";
 
 /// The agent is required in the one cluster.
 fn agent() -> Vec<String> {
@@ -50,123 +38,6 @@ fn desired() -> DesiredAssociation {
         role_arn: ROLE.into(),
         tags: BTreeMap::from([("irsagen:preset".to_string(), "cluster-autoscaler".to_string())]),
     }
-}
-
-fn fixture(name: &str) -> String {
-    let path = format!("{}/tests/fixtures/eks/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// A request irsagen is expected to send: method, path with query, JSON body (if any).
-pub(crate) struct Expect {
-    pub(crate) method: &'static str,
-    pub(crate) path: String,
-    pub(crate) body: Option<Value>,
-}
-
-pub(crate) fn get(path: &str) -> Expect {
-    Expect {
-        method: "GET",
-        path: path.to_string(),
-        body: None,
-    }
-}
-
-pub(crate) fn post(path: &str, body: Value) -> Expect {
-    Expect {
-        method: "POST",
-        path: path.to_string(),
-        body: Some(body),
-    }
-}
-
-fn request(e: &Expect) -> http::Request<SdkBody> {
-    let body = match &e.body {
-        Some(v) => SdkBody::from(v.to_string()),
-        None => SdkBody::empty(),
-    };
-    http::Request::builder()
-        .method(e.method)
-        .uri(format!("{ENDPOINT}{}", e.path))
-        .body(body)
-        .unwrap()
-}
-
-/// EKS's answer 200 with the fixture as body.
-pub(crate) fn ok(e: &Expect, fixture_name: &str) -> ReplayEvent {
-    respond(e, 200, None, fixture_name)
-}
-
-/// EKS's error answer: status, `x-amzn-ErrorType` as EKS sends it, the fixture as body.
-pub(crate) fn error(e: &Expect, status: u16, code: &str, fixture_name: &str) -> ReplayEvent {
-    respond(e, status, Some(code), fixture_name)
-}
-
-fn respond(e: &Expect, status: u16, code: Option<&str>, fixture_name: &str) -> ReplayEvent {
-    let mut resp = http::Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .header("x-amzn-requestid", "0d9a4c7e-6f1b-4f57-8a4e-2c1b9d3e5f60");
-    if let Some(code) = code {
-        resp = resp.header(
-            "x-amzn-errortype",
-            format!("{code}:http://internal.amazon.com/coral/com.amazonaws.eks.v20171101/"),
-        );
-    }
-    ReplayEvent::new(request(e), resp.body(SdkBody::from(fixture(fixture_name))).unwrap())
-}
-
-/// Clients whose EKS answers come from `events`, in order, with irsagen's call counter.
-pub(crate) async fn replay(events: Vec<(Expect, ReplayEvent)>) -> (Clients, StaticReplayClient, Vec<Expect>) {
-    let (expects, events): (Vec<Expect>, Vec<ReplayEvent>) = events.into_iter().unzip();
-    let http = StaticReplayClient::new(events);
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .empty_test_environment()
-        .credentials_provider(Credentials::new("AKIDEXAMPLE", "secret", None, None, "test"))
-        .region(Region::new("us-east-1"))
-        .retry_config(RetryConfig::standard().with_max_attempts(5))
-        .timeout_config(
-            aws_config::timeout::TimeoutConfig::builder()
-                .operation_timeout(Duration::from_secs(10))
-                .build(),
-        )
-        .http_client(http.clone())
-        .load()
-        .await;
-    (Clients::from_sdk_config(&sdk), http, expects)
-}
-
-/// Every expected request was sent, in order, with that method, path and JSON body, and
-/// nothing else was sent.
-pub(crate) fn assert_sent(http: &StaticReplayClient, expects: &[Expect]) {
-    http.assert_requests_match(&[]);
-    let methods: Vec<String> = http.actual_requests().map(|r| r.method().to_string()).collect();
-    let want: Vec<&str> = expects.iter().map(|e| e.method).collect();
-    assert_eq!(methods, want);
-}
-
-pub(crate) fn addon_absent() -> (Expect, ReplayEvent) {
-    let e = get(ADDON);
-    let ev = error(&e, 404, "ResourceNotFoundException", "error-addon-not-found.json");
-    (e, ev)
-}
-
-pub(crate) fn addon_active() -> (Expect, ReplayEvent) {
-    let e = get(ADDON);
-    let ev = ok(&e, "describe-addon-active.json");
-    (e, ev)
-}
-
-pub(crate) fn list(fixture_name: &str) -> (Expect, ReplayEvent) {
-    let e = get(LIST);
-    let ev = ok(&e, fixture_name);
-    (e, ev)
-}
-
-pub(crate) fn describe(fixture_name: &str) -> (Expect, ReplayEvent) {
-    let e = get(&format!("/clusters/{CLUSTER}/pod-identity-associations/{ASSOC_ID}"));
-    let ev = ok(&e, fixture_name);
-    (e, ev)
 }
 
 fn writes(stats: CallStats) -> usize {

@@ -3,7 +3,7 @@
 //! calls run against recorded responses (see pod_identity_aws.rs: moto has no Pod Identity
 //! API), so these tests are NOT tested against a server either.
 
-use crate::pod_identity_aws::{ADDON, CLUSTER, addon_absent, addon_active, assert_sent, describe, list, post, replay};
+use crate::eks_replay::{ADDON, CLUSTER, addon_absent, addon_active, assert_sent, describe, list, post, replay};
 use crate::support;
 use irsagen::aws::pod_identity::{BundleAssociations, EksOp};
 use irsagen::aws::{self, CallStats};
@@ -117,12 +117,12 @@ async fn pod_identity_mode_plans_the_agent_and_the_association_in_the_same_plan(
     let (clients, http, _expects) = replay(vec![
         {
             let e = post(&format!("/clusters/{CLUSTER}/addons"), json!(null));
-            let ev = crate::pod_identity_aws::ok(&e, "create-addon.json");
+            let ev = crate::eks_replay::ok(&e, "create-addon.json");
             (e, ev)
         },
         {
             let e = post(&format!("/clusters/{CLUSTER}/pod-identity-associations"), json!(null));
-            let ev = crate::pod_identity_aws::ok(&e, "create-association.json");
+            let ev = crate::eks_replay::ok(&e, "create-association.json");
             (e, ev)
         },
     ])
@@ -136,11 +136,7 @@ async fn pod_identity_mode_plans_the_agent_and_the_association_in_the_same_plan(
     );
     let paths: Vec<String> = http
         .actual_requests()
-        .map(|r| {
-            r.uri()
-                .trim_start_matches(crate::pod_identity_aws::ENDPOINT)
-                .to_string()
-        })
+        .map(|r| r.uri().trim_start_matches(crate::eks_replay::ENDPOINT).to_string())
         .collect();
     assert_eq!(
         paths,
@@ -251,8 +247,8 @@ async fn the_agent_is_planned_when_the_only_association_is_an_addons() {
     // Verify checks the agent too, then the addon's association.
     let ebs_list = "/clusters/smallest-cluster/pod-identity-associations?namespace=kube-system&serviceAccount=ebs-csi-controller-sa";
     let (clients, http, expects) = replay(vec![addon_absent(), {
-        let e = crate::pod_identity_aws::get(ebs_list);
-        let ev = crate::pod_identity_aws::ok(&e, "list-associations-empty.json");
+        let e = crate::eks_replay::get(ebs_list);
+        let ev = crate::eks_replay::ok(&e, "list-associations-empty.json");
         (e, ev)
     }])
     .await;

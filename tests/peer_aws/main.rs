@@ -3,8 +3,11 @@
 //! Without the peer every test fails (never skips).
 
 mod apply;
+#[path = "../shared/eks_replay.rs"]
+mod eks_replay;
 mod faults;
 mod identity;
+mod pod_identity;
 mod reviewed;
 mod support;
 mod verify;

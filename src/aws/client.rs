@@ -228,6 +228,21 @@ impl Clients {
             region,
         }
     }
+
+    /// These clients with the EKS client rebuilt from `sdk`, still counted in this call log.
+    /// For tests: moto serves IAM and STS but has no Pod Identity or addon API, so a test of a
+    /// whole apply sends EKS's calls to recorded responses and the rest to moto.
+    pub fn with_eks(mut self, sdk: &aws_types::SdkConfig) -> Self {
+        let eks = aws_sdk_eks::config::Builder::from(sdk)
+            .interceptor(Counter {
+                service: "eks",
+                log: self.log.clone(),
+            })
+            .retry_classifier(NoRetryWhenRefused)
+            .build();
+        self.eks = aws_sdk_eks::Client::from_conf(eks);
+        self
+    }
 }
 
 /// `--profile NAME` must exist in the shared config or credentials file: the SDK would

@@ -84,8 +84,9 @@ pub struct Desired {
     pub cluster: String,
     /// Region.
     pub region: String,
-    /// The OIDC provider.
-    pub oidc: DesiredOidc,
+    /// The OIDC provider; `None` when no role uses IRSA (every preset in `pod-identity` mode):
+    /// then apply does not create it and verify does not check it, so no issuer is needed.
+    pub oidc: Option<DesiredOidc>,
     /// Policies, one per ARN, in preset order.
     pub policies: Vec<DesiredPolicy>,
     /// Roles, in preset order.
@@ -93,25 +94,34 @@ pub struct Desired {
 }
 
 impl Desired {
-    /// Builds the desired state; errors (before any API call) without an OIDC issuer, on a
-    /// missing or unparsable trust policy artifact, or on a name or document over IAM's limits.
+    /// Builds the desired state; errors (before any API call) without an OIDC issuer when a
+    /// preset uses IRSA, on a missing or unparsable trust policy artifact, or on a name or
+    /// document over IAM's limits.
     pub fn from_bundle(bundle: &Bundle, command: &str) -> Result<Self> {
         let ctx = &bundle.context;
-        let Some(provider) = ctx.oidc.clone() else {
-            return Err(Error::invalid(
-                "--oidc-issuer",
-                "",
-                format!(
-                    "is required for `{command}`: trust policies name the cluster's OIDC provider; pass --oidc-issuer URL, or --oidc-issuer auto to read it from EKS"
-                ),
-            ));
-        };
-        let oidc = DesiredOidc {
-            provider,
-            tags: BTreeMap::from([
-                (MANAGED_BY_KEY.to_string(), MANAGED_BY_VALUE.to_string()),
-                (format!("{TAG_PREFIX}cluster"), ctx.cluster.clone()),
-            ]),
+        // Only IRSA trusts name the OIDC provider; Pod Identity's trust names the EKS service.
+        let irsa = bundle
+            .components
+            .iter()
+            .any(|c| c.identity_mode.uses(crate::identity::Mechanism::Irsa));
+        let oidc = match (irsa, ctx.oidc.clone()) {
+            (false, _) => None,
+            (true, None) => {
+                return Err(Error::invalid(
+                    "--oidc-issuer",
+                    "",
+                    format!(
+                        "is required for `{command}`: trust policies name the cluster's OIDC provider; pass --oidc-issuer URL, or --oidc-issuer auto to read it from EKS"
+                    ),
+                ));
+            }
+            (true, Some(provider)) => Some(DesiredOidc {
+                provider,
+                tags: BTreeMap::from([
+                    (MANAGED_BY_KEY.to_string(), MANAGED_BY_VALUE.to_string()),
+                    (format!("{TAG_PREFIX}cluster"), ctx.cluster.clone()),
+                ]),
+            }),
         };
         let mut policies: Vec<DesiredPolicy> = Vec::new();
         let mut roles = Vec::new();
@@ -248,7 +258,7 @@ mod tests {
             "policies are account-wide"
         );
         assert_eq!(
-            d.oidc.tags.get("irsagen:cluster").map(String::as_str),
+            d.oidc.as_ref().unwrap().tags.get("irsagen:cluster").map(String::as_str),
             Some("smallest-cluster")
         );
     }

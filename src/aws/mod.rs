@@ -60,7 +60,7 @@ pub struct Identity {
 /// The AWS changes an apply would make: IAM, then (in modes using Pod Identity) EKS.
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
-    /// One item per resource: the OIDC provider, then policies, then roles.
+    /// One item per resource: the OIDC provider (when a preset uses IRSA), then policies, then roles.
     pub items: Vec<PlanItem>,
     /// API calls the IAM plan made (all reads).
     pub stats: CallStats,
@@ -151,11 +151,12 @@ pub async fn plan_eks(
     adopt: bool,
 ) -> Result<(pod_identity::PodIdentityPlan, Vec<String>)> {
     let assoc = pod_identity::BundleAssociations::of(bundle);
-    if assoc.applied.is_empty() {
-        return Ok((pod_identity::PodIdentityPlan::default(), assoc.addon_notes()));
+    if assoc.is_empty() {
+        return Ok((pod_identity::PodIdentityPlan::default(), Vec::new()));
     }
-    // The agent serves every association's credentials, so it is required with any of them.
-    let plan = pod_identity::plan_associations(clients, &assoc.applied, true, adopt).await?;
+    // The agent serves every association's credentials, the addon-made ones too, so it is
+    // required in each cluster with any association, even when apply makes none there.
+    let plan = pod_identity::plan_associations(clients, &assoc.applied, &assoc.agent_clusters(), adopt).await?;
     Ok((plan, assoc.addon_notes()))
 }
 
@@ -238,5 +239,5 @@ pub async fn verify_eks(clients: &Clients, bundle: &Bundle) -> Result<(Vec<Check
     if assoc.is_empty() {
         return Ok((Vec::new(), CallStats::default()));
     }
-    pod_identity::verify(clients, &assoc.all(), true).await
+    pod_identity::verify(clients, &assoc.all(), &assoc.agent_clusters()).await
 }

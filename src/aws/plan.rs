@@ -243,7 +243,12 @@ pub fn decide(desired: &Desired, live: &IamState, adopt: bool) -> Result<Vec<Pla
             p.presets.join(", ")
         )));
     }
-    let mut items = vec![oidc_item(&desired.oidc, live.oidc_client_ids.as_deref())];
+    // No provider in pod-identity mode: nothing trusts it, so apply does not create it.
+    let mut items: Vec<PlanItem> = desired
+        .oidc
+        .iter()
+        .map(|o| oidc_item(o, live.oidc_client_ids.as_deref()))
+        .collect();
     let mut refused = Vec::new();
     let policies = desired
         .policies

@@ -121,6 +121,20 @@ impl BundleAssociations {
         self.applied.iter().chain(&self.by_addon).cloned().collect()
     }
 
+    /// The clusters whose `eks-pod-identity-agent` addon must exist: those of every association,
+    /// the addons' included. An addon-managed association (EBS CSI alone) makes none for apply,
+    /// yet its pods get no credentials without the agent, so the agent cannot be derived from
+    /// the applied associations.
+    pub fn agent_clusters(&self) -> Vec<String> {
+        let set: BTreeSet<&str> = self
+            .applied
+            .iter()
+            .chain(&self.by_addon)
+            .map(|d| d.cluster.as_str())
+            .collect();
+        set.into_iter().map(str::to_string).collect()
+    }
+
     /// Plan lines for the associations apply leaves to their addon.
     pub fn addon_notes(&self) -> Vec<String> {
         self.by_addon
@@ -137,9 +151,9 @@ impl BundleAssociations {
     }
 }
 
-/// The clusters whose agent addon must exist: those of `desired`, each once, sorted.
-pub(crate) fn clusters(desired: &[DesiredAssociation]) -> BTreeSet<&str> {
-    desired.iter().map(|d| d.cluster.as_str()).collect()
+/// `clusters` each once, sorted: the order the agent's reads, plan items and checks take.
+pub(crate) fn clusters(clusters: &[String]) -> BTreeSet<&str> {
+    clusters.iter().map(String::as_str).collect()
 }
 
 /// An association as EKS returned it (ListPodIdentityAssociations + DescribePodIdentityAssociation).
@@ -204,18 +218,19 @@ impl PodIdentityPlan {
     }
 }
 
-/// Reads EKS and computes the plan; makes no write call. `agent`: the `eks-pod-identity-agent`
-/// addon must exist in each cluster of `desired` (created when missing). Refuses, changing
-/// nothing, when an association exists that is not irsagen's, unless `adopt`.
+/// Reads EKS and computes the plan; makes no write call. `agent_clusters`: the clusters whose
+/// `eks-pod-identity-agent` addon must exist (created when missing), given apart from `desired`
+/// because a cluster may need the agent with no association for apply to make. Refuses,
+/// changing nothing, when an association exists that is not irsagen's, unless `adopt`.
 pub async fn plan_associations(
     clients: &Clients,
     desired: &[DesiredAssociation],
-    agent: bool,
+    agent_clusters: &[String],
     adopt: bool,
 ) -> Result<PodIdentityPlan> {
     let before = clients.log.stats();
-    let live = read::state(clients, desired, agent).await?;
-    let items = decide(desired, agent, &live, adopt)?;
+    let live = read::state(clients, desired, agent_clusters).await?;
+    let items = decide(desired, agent_clusters, &live, adopt)?;
     Ok(PodIdentityPlan {
         items,
         stats: clients.log.stats().since(before),
@@ -232,13 +247,20 @@ pub async fn execute(clients: &Clients, plan: &PodIdentityPlan) -> Result<ExecRe
 }
 
 /// The checks: each association exists and points at its role, and the agent addon is ACTIVE
-/// (when `agent`). A read that fails is an `Err` (exit 3), never a failed check.
-pub async fn verify(clients: &Clients, desired: &[DesiredAssociation], agent: bool) -> Result<(Vec<Check>, CallStats)> {
+/// in each of `agent_clusters`. A read that fails is an `Err` (exit 3), never a failed check.
+pub async fn verify(
+    clients: &Clients,
+    desired: &[DesiredAssociation],
+    agent_clusters: &[String],
+) -> Result<(Vec<Check>, CallStats)> {
     let before = clients.log.stats();
-    let live = read::state(clients, desired, agent).await.map_err(|e| {
+    let live = read::state(clients, desired, agent_clusters).await.map_err(|e| {
         crate::error::Error::Aws(format!(
             "verify --aws could not read EKS, so no Pod Identity check was made: {e}"
         ))
     })?;
-    Ok((verify::decide(desired, agent, &live), clients.log.stats().since(before)))
+    Ok((
+        verify::decide(desired, agent_clusters, &live),
+        clients.log.stats().since(before),
+    ))
 }

@@ -44,7 +44,8 @@ pub struct RoleState {
 pub struct IamState {
     /// STS GetCallerIdentity.
     pub caller: Identity,
-    /// GetOpenIDConnectProvider's client ids; `None` when the provider does not exist.
+    /// GetOpenIDConnectProvider's client ids; `None` when the provider does not exist, or when
+    /// no role uses IRSA (then it is not read: [`Desired::oidc`] is `None`).
     pub oidc_client_ids: Option<Vec<String>>,
     /// Existing policies by ARN (absent: it does not exist).
     pub policies: BTreeMap<String, PolicyState>,
@@ -64,7 +65,7 @@ pub type ReadState = IamState;
 /// Reads IAM for every desired resource, concurrently. Read-only.
 pub(crate) async fn read(c: &Clients, d: &Desired) -> Result<IamState> {
     let caller = identity::whoami(c);
-    let oidc = read::oidc_client_ids(c, &d.oidc.provider.provider_arn);
+    let oidc = optional_oidc_read(c, d);
     let policies = futures::future::join_all(d.policies.iter().map(|p| read_policy(c, p)));
     let roles = futures::future::join_all(d.roles.iter().map(|r| read_role(c, &r.name)));
     let declared: Vec<(&str, &str)> = d
@@ -104,6 +105,14 @@ pub(crate) async fn read(c: &Clients, d: &Desired) -> Result<IamState> {
         }
     }
     Ok(state)
+}
+
+/// GetOpenIDConnectProvider of the desired provider; no call when no role uses IRSA.
+pub(crate) async fn optional_oidc_read(c: &Clients, d: &Desired) -> read::ReadResult<Option<Vec<String>>> {
+    match &d.oidc {
+        Some(o) => read::oidc_client_ids(c, &o.provider.provider_arn).await,
+        None => Ok(None),
+    }
 }
 
 async fn read_policy(c: &Clients, p: &DesiredPolicy) -> Result<Option<PolicyState>> {

@@ -10,7 +10,7 @@
 
 use super::Identity;
 use super::client::{CallStats, Clients};
-use super::desired::{Desired, DesiredPolicy, DesiredRole};
+use super::desired::{Desired, DesiredOidc, DesiredPolicy, DesiredRole};
 use super::doc_decode;
 use super::read::{self, ReadError};
 use super::state::{IamState, PolicyState, RoleState};
@@ -51,7 +51,7 @@ async fn read_state(c: &Clients, d: &Desired) -> Result<IamState> {
     let caller = super::identity::whoami(c)
         .await
         .map_err(|e| Error::Aws(format!("verify --aws checked nothing: {e}")))?;
-    let oidc = read::oidc_client_ids(c, &d.oidc.provider.provider_arn);
+    let oidc = super::state::optional_oidc_read(c, d);
     let policies = futures::future::join_all(d.policies.iter().map(|p| read::policy_raw(c, &p.arn)));
     let roles = futures::future::join_all(d.roles.iter().map(|r| read_role(c, &r.name)));
     let (oidc, policies, roles) = tokio::join!(oidc, policies, roles);
@@ -149,10 +149,11 @@ fn read_failure(errors: Vec<ReadError>) -> Error {
 /// order: account, OIDC provider, then per preset its role checks and its policy document.
 /// Makes no call.
 pub fn decide(d: &Desired, live: &IamState) -> Vec<Check> {
-    let mut out = vec![
-        account_check(d, &live.caller),
-        oidc_check(d, live.oidc_client_ids.as_deref()),
-    ];
+    let mut out = vec![account_check(d, &live.caller)];
+    // Pod Identity alone needs no OIDC provider: checking it would fail clusters that rightly have none.
+    if let Some(oidc) = &d.oidc {
+        out.push(oidc_check(d, oidc, live.oidc_client_ids.as_deref()));
+    }
     for r in &d.roles {
         out.extend(role_checks(d, r, live.roles.get(&r.name)));
         // The policy document check belongs with the first preset that uses the policy.
@@ -181,8 +182,8 @@ fn account_check(d: &Desired, caller: &Identity) -> Check {
     )
 }
 
-fn oidc_check(d: &Desired, client_ids: Option<&[String]>) -> Check {
-    let arn = &d.oidc.provider.provider_arn;
+fn oidc_check(d: &Desired, oidc: &DesiredOidc, client_ids: Option<&[String]>) -> Check {
+    let arn = &oidc.provider.provider_arn;
     let name = "oidc-provider";
     match client_ids {
         None => Check::fail(
@@ -285,8 +286,9 @@ fn role_checks(d: &Desired, r: &DesiredRole, live: Option<&RoleState>) -> Vec<Ch
                 .map(|n| Check::fail(SCOPE, preset, n, e.to_string(), fix.clone())),
         ),
         Ok(trust) => {
-            if r.irsa {
-                out.extend(trust_checks(&trust, d, r, &fix));
+            // `oidc` is there whenever a role uses IRSA (Desired::from_bundle refuses otherwise).
+            if let (true, Some(oidc)) = (r.irsa, &d.oidc) {
+                out.extend(trust_checks(&trust, oidc, r, &fix));
             } else {
                 // No OIDC statement to inspect: the rendered Pod Identity statement (scoped by
                 // the session tags) must be there as rendered.
@@ -558,9 +560,9 @@ fn conditions<'a>(stmt: &'a Value, key: &str) -> Vec<(&'a str, Vec<&'a str>)> {
 
 /// The three trust checks. Every Allow statement that trusts this cluster's provider must pin
 /// the exact subject and the audience: one loose statement opens the role to the whole cluster.
-fn trust_checks(trust: &Value, d: &Desired, r: &DesiredRole, fix: &str) -> Vec<Check> {
+fn trust_checks(trust: &Value, oidc: &DesiredOidc, r: &DesiredRole, fix: &str) -> Vec<Check> {
     let preset = Some(r.preset.as_str());
-    let provider = &d.oidc.provider.provider_arn;
+    let provider = &oidc.provider.provider_arn;
     let all = policy_doc::statements(trust);
     let federated: Vec<&str> = all.iter().flat_map(|s| federated_of(s)).collect();
     let ours: Vec<&Value> = all
@@ -607,7 +609,7 @@ fn trust_checks(trust: &Value, d: &Desired, r: &DesiredRole, fix: &str) -> Vec<C
     let ConditionKeys {
         sub: sub_key,
         aud: aud_key,
-    } = ConditionKeys::of(&d.oidc.provider);
+    } = ConditionKeys::of(&oidc.provider);
     let mut sub_problem = None;
     let mut aud_problem = None;
     for s in &ours {

@@ -196,7 +196,7 @@ pub async fn observe(
     verify::observe(opts, bundle).await
 }
 
-pub use verify::exec_env_check;
+pub use verify::{ExecCaller, exec_caller, exec_env_check};
 
 /// The guide's cluster checks; `exec_test` also runs the test pod.
 pub async fn verify(opts: &KubeOptions, bundle: &Bundle, exec_test: bool) -> Result<Vec<Check>> {

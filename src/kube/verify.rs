@@ -259,13 +259,19 @@ pub fn exec_env_check(mode: IdentityMode, creds: PodCredentials) -> std::result:
     };
     match creds.mechanism() {
         Some(m) if m == want => Ok(m),
-        Some(m) => Err(format!(
-            "the test pod uses {m:?} credentials, not {want:?} ({var} {}): remove the role-arn annotation and recreate the pod",
+        // Pod Identity wanted, IRSA found: the annotation is (or was, at admission) there.
+        Some(_) if want == Mechanism::PodIdentity => Err(format!(
+            "the test pod uses IRSA credentials, not Pod Identity ({var} {}): remove the role-arn annotation and recreate the pod",
             if creds.pod_identity {
                 "set, but IRSA's variables take precedence"
             } else {
                 "missing"
             }
+        )),
+        // IRSA wanted, Pod Identity found: no annotation at admission, an association instead.
+        Some(_) => Err(format!(
+            "the test pod uses Pod Identity credentials, not IRSA ({var} missing): annotate the ServiceAccount with the role \
+             (irsagen apply --kube) and recreate the pod"
         )),
         None => Err(format!(
             "the test pod has no {var}: the webhook did not bind it ({}); apply the binding, then recreate the pod",
@@ -275,6 +281,43 @@ pub fn exec_env_check(mode: IdentityMode, creds: PodCredentials) -> std::result:
                 "is there a Pod Identity association, and is the eks-pod-identity-agent addon installed?"
             }
         )),
+    }
+}
+
+/// Who the test pod's `aws sts get-caller-identity --output json` says it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecCaller {
+    /// A session of the component's role: the ARN returned.
+    Role(String),
+    /// Someone else (the node's role, another role, the same name in another account): the ARN.
+    Other(String),
+    /// No `Arn` in the output (the command failed, or printed something else).
+    NoAnswer,
+}
+
+/// `--exec-test`'s last look, the same for both mechanisms (each gives the pod a session of the
+/// role): the caller must be `arn:<partition>:sts::<account>:assumed-role/<role name>/<session>`
+/// with the partition, account and name of `role_arn` (a role's path is not in the session ARN)
+/// and a session name. Pure, so it is tested without a pod.
+pub fn exec_caller(stdout: &str, role_arn: &str) -> ExecCaller {
+    let Some(arn) = serde_json::from_str::<serde_json::Value>(stdout)
+        .ok()
+        .and_then(|v| v.get("Arn").and_then(|a| a.as_str()).map(str::to_string))
+    else {
+        return ExecCaller::NoAnswer;
+    };
+    let parts: Vec<&str> = role_arn.splitn(6, ':').collect();
+    let (partition, account, name) = match parts.as_slice() {
+        ["arn", partition, "iam", "", account, resource] => match resource.strip_prefix("role/") {
+            Some(path) => (*partition, *account, path.rsplit('/').next().unwrap_or(path)),
+            None => return ExecCaller::Other(arn),
+        },
+        _ => return ExecCaller::Other(arn),
+    };
+    let prefix = format!("arn:{partition}:sts::{account}:assumed-role/{name}/");
+    match arn.strip_prefix(&prefix) {
+        Some(session) if !session.is_empty() => ExecCaller::Role(arn),
+        _ => ExecCaller::Other(arn),
     }
 }
 
@@ -492,31 +535,31 @@ async fn run_test(k: &Kube, c: &Component, ns: &str, name: &str, timeout: Durati
             k.timeout.as_secs()
         )));
     }
-    let arn = serde_json::from_str::<serde_json::Value>(&out)
-        .ok()
-        .and_then(|v| v.get("Arn").and_then(|a| a.as_str()).map(str::to_string));
-    let want = format!(":assumed-role/{}/", c.role_name);
-    Ok(match arn {
-        Some(a) if a.contains(&want) => Check::pass(
+    Ok(match exec_caller(&out, &c.role_arn) {
+        ExecCaller::Role(a) => Check::pass(
             SCOPE,
             p,
             "exec-test",
             format!("aws sts get-caller-identity in {ns}/{name} returned {a}"),
         ),
-        Some(a) => Check::fail(
+        ExecCaller::Other(a) => Check::fail(
             SCOPE,
             p,
             "exec-test",
             format!(
-                "aws sts get-caller-identity in {ns}/{name} returned {a}, not role {}",
-                c.role_name
+                "aws sts get-caller-identity in {ns}/{name} returned {a}, not a session of role {}",
+                c.role_arn
             ),
             format!(
-                "{}; the pod did not get the role: check the annotation and the trust policy (irsagen verify --aws), then restart the pod",
-                describe(&c.service_account)
+                "{}; the pod did not get the role: check the {} and the trust policy (irsagen verify --aws), then restart the pod",
+                describe(&c.service_account),
+                match c.identity_mode {
+                    IdentityMode::PodIdentity => "Pod Identity association",
+                    _ => "annotation",
+                }
             ),
         ),
-        None => Check::fail(
+        ExecCaller::NoAnswer => Check::fail(
             SCOPE,
             p,
             "exec-test",

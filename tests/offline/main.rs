@@ -10,6 +10,8 @@ mod chart_data;
 mod chart_options;
 mod check_mode;
 mod cli;
+#[path = "../shared/eks_replay.rs"]
+mod eks_replay;
 mod eksctl_limits;
 mod fleet;
 mod fuzz;
@@ -21,6 +23,7 @@ mod lint;
 mod long_names;
 mod output_folder;
 mod pod_identity_aws;
+mod pod_identity_iam;
 mod pod_identity_kube;
 mod pod_identity_wiring;
 mod preset_policy;

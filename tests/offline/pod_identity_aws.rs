@@ -4,34 +4,30 @@
 //! recorded responses (tests/fixtures/eks/, shapes from the EKS API reference, see SOURCE.md)
 //! served by `StaticReplayClient`, so the SDK's real serializers and deserializers handle raw
 //! HTTP; each test then checks the requests irsagen sent (path, query, JSON body, method). The
-//! decisions are also tested alone, from read states built in the test.
+//! decisions are also tested alone, from read states built in the test. The replay helpers live
+//! in tests/shared/eks_replay.rs (the moto suite's Pod Identity test uses them too).
 
-use aws_config::BehaviorVersion;
-use aws_config::retry::RetryConfig;
-use aws_sdk_eks::config::{Credentials, Region};
-use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
-use aws_smithy_types::body::SdkBody;
+use crate::eks_replay::*;
+use irsagen::aws::CallStats;
 use irsagen::aws::Change;
 use irsagen::aws::pod_identity::{
     self, DesiredAssociation, EksOp, LiveAddon, LiveAssociation, PodIdentityState, request_token, verify_decide,
 };
-use irsagen::aws::{CallStats, Clients};
 use irsagen::report::Status;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-pub(crate) const ENDPOINT: &str = "https://eks.us-east-1.amazonaws.com";
-pub(crate) const CLUSTER: &str = "smallest-cluster";
-pub(crate) const ASSOC_ID: &str = "a-0rjmgxq3tdynbzmxf";
 pub(crate) const ROLE: &str = "arn:aws:iam::123456789012:role/smallest-cluster-cluster-autoscaler";
 const OLD_ROLE: &str = "arn:aws:iam::123456789012:role/old-autoscaler-role";
 const FOREIGN_ROLE: &str = "arn:aws:iam::123456789012:role/platform-autoscaler";
-const ASSOC_ARN: &str =
-    "arn:aws:eks:us-east-1:123456789012:podidentityassociation/smallest-cluster/a-0rjmgxq3tdynbzmxf";
-pub(crate) const LIST: &str =
-    "/clusters/smallest-cluster/pod-identity-associations?namespace=kube-system&serviceAccount=cluster-autoscaler";
-pub(crate) const ADDON: &str = "/clusters/smallest-cluster/addons/eks-pod-identity-agent";
+
+/// The agent is required in the one cluster.
+fn agent() -> Vec<String> {
+    vec![CLUSTER.to_string()]
+}
+
+/// The agent is required nowhere.
+const NO_AGENT: &[String] = &[];
 
 fn desired() -> DesiredAssociation {
     DesiredAssociation {
@@ -42,123 +38,6 @@ fn desired() -> DesiredAssociation {
         role_arn: ROLE.into(),
         tags: BTreeMap::from([("irsagen:preset".to_string(), "cluster-autoscaler".to_string())]),
     }
-}
-
-fn fixture(name: &str) -> String {
-    let path = format!("{}/tests/fixtures/eks/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// A request irsagen is expected to send: method, path with query, JSON body (if any).
-pub(crate) struct Expect {
-    pub(crate) method: &'static str,
-    pub(crate) path: String,
-    pub(crate) body: Option<Value>,
-}
-
-pub(crate) fn get(path: &str) -> Expect {
-    Expect {
-        method: "GET",
-        path: path.to_string(),
-        body: None,
-    }
-}
-
-pub(crate) fn post(path: &str, body: Value) -> Expect {
-    Expect {
-        method: "POST",
-        path: path.to_string(),
-        body: Some(body),
-    }
-}
-
-fn request(e: &Expect) -> http::Request<SdkBody> {
-    let body = match &e.body {
-        Some(v) => SdkBody::from(v.to_string()),
-        None => SdkBody::empty(),
-    };
-    http::Request::builder()
-        .method(e.method)
-        .uri(format!("{ENDPOINT}{}", e.path))
-        .body(body)
-        .unwrap()
-}
-
-/// EKS's answer 200 with the fixture as body.
-pub(crate) fn ok(e: &Expect, fixture_name: &str) -> ReplayEvent {
-    respond(e, 200, None, fixture_name)
-}
-
-/// EKS's error answer: status, `x-amzn-ErrorType` as EKS sends it, the fixture as body.
-pub(crate) fn error(e: &Expect, status: u16, code: &str, fixture_name: &str) -> ReplayEvent {
-    respond(e, status, Some(code), fixture_name)
-}
-
-fn respond(e: &Expect, status: u16, code: Option<&str>, fixture_name: &str) -> ReplayEvent {
-    let mut resp = http::Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .header("x-amzn-requestid", "0d9a4c7e-6f1b-4f57-8a4e-2c1b9d3e5f60");
-    if let Some(code) = code {
-        resp = resp.header(
-            "x-amzn-errortype",
-            format!("{code}:http://internal.amazon.com/coral/com.amazonaws.eks.v20171101/"),
-        );
-    }
-    ReplayEvent::new(request(e), resp.body(SdkBody::from(fixture(fixture_name))).unwrap())
-}
-
-/// Clients whose EKS answers come from `events`, in order, with irsagen's call counter.
-pub(crate) async fn replay(events: Vec<(Expect, ReplayEvent)>) -> (Clients, StaticReplayClient, Vec<Expect>) {
-    let (expects, events): (Vec<Expect>, Vec<ReplayEvent>) = events.into_iter().unzip();
-    let http = StaticReplayClient::new(events);
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .empty_test_environment()
-        .credentials_provider(Credentials::new("AKIDEXAMPLE", "secret", None, None, "test"))
-        .region(Region::new("us-east-1"))
-        .retry_config(RetryConfig::standard().with_max_attempts(5))
-        .timeout_config(
-            aws_config::timeout::TimeoutConfig::builder()
-                .operation_timeout(Duration::from_secs(10))
-                .build(),
-        )
-        .http_client(http.clone())
-        .load()
-        .await;
-    (Clients::from_sdk_config(&sdk), http, expects)
-}
-
-/// Every expected request was sent, in order, with that method, path and JSON body, and
-/// nothing else was sent.
-pub(crate) fn assert_sent(http: &StaticReplayClient, expects: &[Expect]) {
-    http.assert_requests_match(&[]);
-    let methods: Vec<String> = http.actual_requests().map(|r| r.method().to_string()).collect();
-    let want: Vec<&str> = expects.iter().map(|e| e.method).collect();
-    assert_eq!(methods, want);
-}
-
-pub(crate) fn addon_absent() -> (Expect, ReplayEvent) {
-    let e = get(ADDON);
-    let ev = error(&e, 404, "ResourceNotFoundException", "error-addon-not-found.json");
-    (e, ev)
-}
-
-pub(crate) fn addon_active() -> (Expect, ReplayEvent) {
-    let e = get(ADDON);
-    let ev = ok(&e, "describe-addon-active.json");
-    (e, ev)
-}
-
-pub(crate) fn list(fixture_name: &str) -> (Expect, ReplayEvent) {
-    let e = get(LIST);
-    let ev = ok(&e, fixture_name);
-    (e, ev)
-}
-
-pub(crate) fn describe(fixture_name: &str) -> (Expect, ReplayEvent) {
-    let e = get(&format!("/clusters/{CLUSTER}/pod-identity-associations/{ASSOC_ID}"));
-    let ev = ok(&e, fixture_name);
-    (e, ev)
 }
 
 fn writes(stats: CallStats) -> usize {
@@ -183,7 +62,7 @@ async fn first_apply_creates_the_agent_and_the_association() {
     let d = [desired()];
     // Plan: the agent is absent (404), no association for the ServiceAccount.
     let (clients, http, expects) = replay(vec![addon_absent(), list("list-associations-empty.json")]).await;
-    let plan = pod_identity::plan_associations(&clients, &d, true, false)
+    let plan = pod_identity::plan_associations(&clients, &d, &agent(), false)
         .await
         .unwrap();
     assert_sent(&http, &expects);
@@ -256,7 +135,7 @@ async fn re_apply_after_apply_plans_nothing_and_writes_nothing() {
         describe("describe-association-ours.json"),
     ])
     .await;
-    let plan = pod_identity::plan_associations(&clients, &d, true, false)
+    let plan = pod_identity::plan_associations(&clients, &d, &agent(), false)
         .await
         .unwrap();
     assert!(plan.is_empty(), "{}", plan.to_text());
@@ -287,7 +166,7 @@ async fn role_drift_on_our_association_is_updated() {
         describe("describe-association-drift.json"),
     ])
     .await;
-    let plan = pod_identity::plan_associations(&clients, &d, true, false)
+    let plan = pod_identity::plan_associations(&clients, &d, &agent(), false)
         .await
         .unwrap();
     assert_eq!(
@@ -325,7 +204,7 @@ async fn foreign_association_is_refused_without_adopt_and_claimed_first_with_it(
         ]
     };
     let (clients, http, expects) = replay(reads()).await;
-    let err = pod_identity::plan_associations(&clients, &d, false, false)
+    let err = pod_identity::plan_associations(&clients, &d, NO_AGENT, false)
         .await
         .unwrap_err()
         .to_string();
@@ -343,7 +222,7 @@ async fn foreign_association_is_refused_without_adopt_and_claimed_first_with_it(
     }
 
     let (clients, _http, _e) = replay(reads()).await;
-    let plan = pod_identity::plan_associations(&clients, &d, false, true)
+    let plan = pod_identity::plan_associations(&clients, &d, NO_AGENT, true)
         .await
         .unwrap();
     assert!(plan.items[0].adopting);
@@ -395,7 +274,7 @@ async fn every_page_of_the_list_is_read() {
         describe("describe-association-ours.json"),
     ])
     .await;
-    let plan = pod_identity::plan_associations(&clients, &d, false, false)
+    let plan = pod_identity::plan_associations(&clients, &d, NO_AGENT, false)
         .await
         .unwrap();
     assert_sent(&http, &expects);
@@ -409,7 +288,7 @@ async fn access_denied_on_a_read_is_an_error_never_absent() {
     let e = get(LIST);
     let denied = error(&e, 403, "AccessDeniedException", "error-access-denied.json");
     let (clients, http, expects) = replay(vec![addon_active(), (e, denied)]).await;
-    let err = pod_identity::plan_associations(&clients, &d, true, false)
+    let err = pod_identity::plan_associations(&clients, &d, &agent(), false)
         .await
         .unwrap_err();
     assert_sent(&http, &expects);
@@ -423,7 +302,7 @@ async fn access_denied_on_a_read_is_an_error_never_absent() {
     let e = get(ADDON);
     let denied = error(&e, 403, "AccessDeniedException", "error-access-denied.json");
     let (clients, _http, _e) = replay(vec![(e, denied)]).await;
-    let msg = pod_identity::plan_associations(&clients, &d, true, false)
+    let msg = pod_identity::plan_associations(&clients, &d, &agent(), false)
         .await
         .unwrap_err()
         .to_string();
@@ -435,7 +314,7 @@ async fn access_denied_on_a_read_is_an_error_never_absent() {
 async fn a_create_that_finds_the_association_re_reads_and_continues_when_it_is_ours() {
     let d = [desired()];
     let (clients, _http, _e) = replay(vec![list("list-associations-empty.json")]).await;
-    let plan = pod_identity::plan_associations(&clients, &d, false, false)
+    let plan = pod_identity::plan_associations(&clients, &d, NO_AGENT, false)
         .await
         .unwrap();
     let create = |fixture_name: &'static str| {
@@ -485,7 +364,7 @@ async fn verify_fails_on_another_role_and_on_a_degraded_agent() {
         describe("describe-association-drift.json"),
     ])
     .await;
-    let (checks, stats) = pod_identity::verify(&clients, &d, true).await.unwrap();
+    let (checks, stats) = pod_identity::verify(&clients, &d, &agent()).await.unwrap();
     assert_sent(&http, &expects);
     assert_eq!(stats.writes, 0);
     assert_eq!(checks.len(), 2);
@@ -509,7 +388,7 @@ async fn verify_fails_on_another_role_and_on_a_degraded_agent() {
         describe("describe-association-ours.json"),
     ])
     .await;
-    let (checks, _) = pod_identity::verify(&clients, &d, true).await.unwrap();
+    let (checks, _) = pod_identity::verify(&clients, &d, &agent()).await.unwrap();
     assert_eq!(checks[0].status, Status::Fail);
     assert!(
         checks[0].detail.contains("DEGRADED") && checks[0].detail.contains("InsufficientNumberOfReplicas"),
@@ -553,7 +432,7 @@ fn state(assoc: Option<LiveAssociation>, addon: Option<&str>) -> PodIdentityStat
 fn our_association_with_other_tag_values_is_only_retagged() {
     let mut live = ours(ROLE);
     live.tags.insert("irsagen:preset".into(), "old".into());
-    let items = pod_identity::decide(&[desired()], true, &state(Some(live), Some("ACTIVE")), false).unwrap();
+    let items = pod_identity::decide(&[desired()], &agent(), &state(Some(live), Some("ACTIVE")), false).unwrap();
     assert_eq!(items[1].change, Change::Update);
     assert_eq!(
         items[1].notes,
@@ -571,7 +450,7 @@ fn an_addon_owned_association_is_refused_even_with_adopt() {
     live.tags.clear();
     live.owner_arn = Some("arn:aws:eks:us-east-1:123456789012:addon/smallest-cluster/aws-ebs-csi-driver/x".into());
     for adopt in [false, true] {
-        let msg = pod_identity::decide(&[desired()], false, &state(Some(live.clone()), None), adopt)
+        let msg = pod_identity::decide(&[desired()], NO_AGENT, &state(Some(live.clone()), None), adopt)
             .unwrap_err()
             .to_string();
         assert!(msg.contains("ownerArn") && msg.contains("aws-ebs-csi-driver"), "{msg}");
@@ -591,7 +470,7 @@ fn every_refused_association_is_named_in_one_error() {
     let mut f2 = foreign;
     f2.id = "a-1xyz".into();
     s.associations.insert(other.key(), Some(f2));
-    let msg = pod_identity::decide(&[desired(), other], false, &s, false)
+    let msg = pod_identity::decide(&[desired(), other], NO_AGENT, &s, false)
         .unwrap_err()
         .to_string();
     assert!(
@@ -609,26 +488,34 @@ fn the_agent_is_planned_once_per_cluster_and_only_when_required() {
         associations: BTreeMap::from([(desired().key(), None), (other.key(), None)]),
         addons: BTreeMap::from([(CLUSTER.to_string(), None)]),
     };
-    let items = pod_identity::decide(&[desired(), other.clone()], true, &s, false).unwrap();
+    // The same cluster named twice (two associations' clusters) still gets one addon item.
+    let twice = [CLUSTER.to_string(), CLUSTER.to_string()];
+    let items = pod_identity::decide(&[desired(), other.clone()], &twice, &s, false).unwrap();
     let addons = items.iter().filter(|i| i.kind.to_string() == "addon").count();
     assert_eq!((addons, items.len()), (1, 3));
-    let items = pod_identity::decide(&[desired(), other], false, &s, false).unwrap();
+    let items = pod_identity::decide(&[desired(), other], NO_AGENT, &s, false).unwrap();
     assert_eq!(items.len(), 2);
     // An addon in any status is left as it is: verify reports it.
-    let items = pod_identity::decide(&[desired()], true, &state(Some(ours(ROLE)), Some("DEGRADED")), false).unwrap();
+    let items = pod_identity::decide(
+        &[desired()],
+        &agent(),
+        &state(Some(ours(ROLE)), Some("DEGRADED")),
+        false,
+    )
+    .unwrap();
     assert!(items.iter().all(|i| i.change == Change::NoChange));
 }
 
 #[test]
 fn tokens_are_the_same_for_the_same_request_and_differ_otherwise() {
     let s = state(None, None);
-    let a = pod_identity::decide(&[desired()], true, &s, false).unwrap();
-    let b = pod_identity::decide(&[desired()], true, &s, false).unwrap();
+    let a = pod_identity::decide(&[desired()], &agent(), &s, false).unwrap();
+    let b = pod_identity::decide(&[desired()], &agent(), &s, false).unwrap();
     assert_eq!(a[0].ops, b[0].ops);
     assert_eq!(a[1].ops, b[1].ops);
     let mut other_role = desired();
     other_role.role_arn = OLD_ROLE.into();
-    let c = pod_identity::decide(&[other_role], false, &s, false).unwrap();
+    let c = pod_identity::decide(&[other_role], NO_AGENT, &s, false).unwrap();
     assert_ne!(a[1].ops, c[0].ops);
     let t = request_token(&["x"]);
     assert!(t.starts_with("irsagen-") && t.len() == 40, "{t}");
@@ -639,7 +526,7 @@ fn tokens_are_the_same_for_the_same_request_and_differ_otherwise() {
 #[test]
 fn verify_agent_statuses_and_association_states() {
     let d = [desired()];
-    let check = |s: PodIdentityState| verify_decide(&d, true, &s);
+    let check = |s: PodIdentityState| verify_decide(&d, &agent(), &s);
     let c = check(state(Some(ours(ROLE)), Some("ACTIVE")));
     assert!(c.iter().all(|c| c.status == Status::Pass), "{c:?}");
     for status in [
@@ -667,5 +554,5 @@ fn verify_agent_statuses_and_association_states() {
     assert_eq!(c[1].status, Status::Fail);
     assert!(c[1].detail.contains("elsewhere"), "{}", c[1].detail);
     // Without the agent requirement, only the association is checked.
-    assert_eq!(verify_decide(&d, false, &state(Some(ours(ROLE)), None)).len(), 1);
+    assert_eq!(verify_decide(&d, NO_AGENT, &state(Some(ours(ROLE)), None)).len(), 1);
 }

@@ -7,7 +7,7 @@ use irsagen::bundle::Bundle;
 use irsagen::identity::{IdentityMode, Mechanism};
 use irsagen::kube::credentials::{self, PodCredentials, SaPod};
 use irsagen::kube::decide::{self, Observed, Wanted};
-use irsagen::kube::{ApplyFlags, exec_env_check};
+use irsagen::kube::{ApplyFlags, ExecCaller, exec_caller, exec_env_check};
 use irsagen::overrides::PresetOverrides;
 use irsagen::report::Status;
 use kube::api::DynamicObject;
@@ -175,4 +175,96 @@ fn exec_test_wants_the_variable_of_the_mechanism_in_use() {
         e.contains("take precedence") && e.contains("remove the role-arn annotation"),
         "{e}"
     );
+}
+
+#[test]
+fn exec_test_checks_each_variable_in_each_mode() {
+    // Either IRSA variable alone is IRSA (the webhook sets both; a hand-made pod may not).
+    for name in ["AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"] {
+        let c = PodCredentials::from_names([name, "AWS_REGION"]);
+        assert_eq!(exec_env_check(IdentityMode::Irsa, c), Ok(Mechanism::Irsa), "{name}");
+        assert_eq!(exec_env_check(IdentityMode::Both, c), Ok(Mechanism::Irsa), "{name}");
+        let e = exec_env_check(IdentityMode::PodIdentity, c).unwrap_err();
+        assert!(e.contains("AWS_CONTAINER_CREDENTIALS_FULL_URI missing"), "{e}");
+        assert!(e.contains("uses IRSA credentials, not Pod Identity"), "{e}");
+    }
+    // Pod Identity's variable alone: right in pod-identity, wrong where IRSA is in use, and the
+    // message says what is missing and what to do (not to remove an annotation that is not there).
+    let pi = PodCredentials::from_names([
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    ]);
+    for mode in [IdentityMode::Irsa, IdentityMode::Both] {
+        let e = exec_env_check(mode, pi).unwrap_err();
+        assert!(
+            e.contains("uses Pod Identity credentials, not IRSA") && e.contains("AWS_ROLE_ARN missing"),
+            "{mode}: {e}"
+        );
+        assert!(
+            e.contains("annotate the ServiceAccount") && !e.contains("remove"),
+            "{mode}: {e}"
+        );
+    }
+    // Unrelated variables are no credentials.
+    let other = PodCredentials::from_names(["AWS_REGION", "AWS_DEFAULT_REGION", "AWS_STS_REGIONAL_ENDPOINTS"]);
+    assert_eq!(other, PodCredentials::default());
+    // Read from the pod: init containers count, as the webhook injects into them too.
+    let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(json!({
+        "metadata": {"name": "t"},
+        "spec": {
+            "initContainers": [{"name": "i", "env": [{"name": "AWS_CONTAINER_CREDENTIALS_FULL_URI", "value": "http://169.254.170.23/v1/credentials"}]}],
+            "containers": [{"name": "c", "env": [{"name": "AWS_REGION", "value": "us-east-1"}]}]
+        }
+    }))
+    .unwrap();
+    assert_eq!(
+        exec_env_check(IdentityMode::PodIdentity, PodCredentials::of(&pod)),
+        Ok(Mechanism::PodIdentity)
+    );
+}
+
+const EXEC_ROLE: &str = "arn:aws:iam::123456789012:role/irsa-smallest-cluster-kube-system-cluster-autoscaler";
+
+fn caller(arn: &str) -> String {
+    json!({"UserId": "AROAEXAMPLE:session", "Account": "123456789012", "Arn": arn}).to_string()
+}
+
+#[test]
+fn exec_test_wants_a_session_of_the_role_in_its_account() {
+    // IRSA's session (the SDK names it) and Pod Identity's (EKS names it after the pod) pass alike.
+    for session in ["botocore-session-1733140800", "eks-smallest-cl-test-pod-0a1b2c3d-4e5f"] {
+        let arn = format!(
+            "arn:aws:sts::123456789012:assumed-role/irsa-smallest-cluster-kube-system-cluster-autoscaler/{session}"
+        );
+        assert_eq!(exec_caller(&caller(&arn), EXEC_ROLE), ExecCaller::Role(arn));
+    }
+    // A role path is not part of the session ARN.
+    let with_path = "arn:aws:iam::123456789012:role/platform/eks/irsa-x";
+    let arn = "arn:aws:sts::123456789012:assumed-role/irsa-x/s";
+    assert_eq!(exec_caller(&caller(arn), with_path), ExecCaller::Role(arn.into()));
+    // Everything else is someone else: the node's role (no binding reached the SDK), a role whose
+    // name only starts the same, the same name in another account or partition, no session, a user.
+    for arn in [
+        "arn:aws:sts::123456789012:assumed-role/eksctl-smallest-cluster-nodegroup-NodeInstanceRole/i-0abc",
+        "arn:aws:sts::123456789012:assumed-role/irsa-smallest-cluster-kube-system-cluster-autoscaler-old/s",
+        "arn:aws:sts::210987654321:assumed-role/irsa-smallest-cluster-kube-system-cluster-autoscaler/s",
+        "arn:aws-cn:sts::123456789012:assumed-role/irsa-smallest-cluster-kube-system-cluster-autoscaler/s",
+        "arn:aws:sts::123456789012:assumed-role/irsa-smallest-cluster-kube-system-cluster-autoscaler/",
+        "arn:aws:iam::123456789012:user/ci",
+    ] {
+        assert_eq!(
+            exec_caller(&caller(arn), EXEC_ROLE),
+            ExecCaller::Other(arn.into()),
+            "{arn}"
+        );
+    }
+    // No answer: the CLI failed (its error on stderr, nothing on stdout), or printed no Arn.
+    for out in [
+        "",
+        "Unable to locate credentials",
+        r#"{"Account":"123456789012"}"#,
+        "[]",
+    ] {
+        assert_eq!(exec_caller(out, EXEC_ROLE), ExecCaller::NoAnswer, "{out}");
+    }
 }

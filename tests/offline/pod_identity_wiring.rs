@@ -3,7 +3,7 @@
 //! calls run against recorded responses (see pod_identity_aws.rs: moto has no Pod Identity
 //! API), so these tests are NOT tested against a server either.
 
-use crate::pod_identity_aws::{ADDON, CLUSTER, addon_absent, addon_active, assert_sent, describe, list, post, replay};
+use crate::eks_replay::{ADDON, CLUSTER, addon_absent, addon_active, assert_sent, describe, list, post, replay};
 use crate::support;
 use irsagen::aws::pod_identity::{BundleAssociations, EksOp};
 use irsagen::aws::{self, CallStats};
@@ -117,12 +117,12 @@ async fn pod_identity_mode_plans_the_agent_and_the_association_in_the_same_plan(
     let (clients, http, _expects) = replay(vec![
         {
             let e = post(&format!("/clusters/{CLUSTER}/addons"), json!(null));
-            let ev = crate::pod_identity_aws::ok(&e, "create-addon.json");
+            let ev = crate::eks_replay::ok(&e, "create-addon.json");
             (e, ev)
         },
         {
             let e = post(&format!("/clusters/{CLUSTER}/pod-identity-associations"), json!(null));
-            let ev = crate::pod_identity_aws::ok(&e, "create-association.json");
+            let ev = crate::eks_replay::ok(&e, "create-association.json");
             (e, ev)
         },
     ])
@@ -136,11 +136,7 @@ async fn pod_identity_mode_plans_the_agent_and_the_association_in_the_same_plan(
     );
     let paths: Vec<String> = http
         .actual_requests()
-        .map(|r| {
-            r.uri()
-                .trim_start_matches(crate::pod_identity_aws::ENDPOINT)
-                .to_string()
-        })
+        .map(|r| r.uri().trim_start_matches(crate::eks_replay::ENDPOINT).to_string())
         .collect();
     assert_eq!(
         paths,
@@ -203,6 +199,69 @@ async fn verify_checks_the_agent_and_each_association_of_the_bundle() {
     assert!(checks.iter().all(|c| c.status == Status::Fail), "{checks:?}");
     assert!(checks[1].detail.contains("no Pod Identity association"), "{checks:?}");
     let _ = ADDON;
+}
+
+/// EBS CSI alone in `pod-identity` mode: its association is the addon's, so apply makes none,
+/// yet the pods get no credentials without the agent, so apply still installs it.
+#[tokio::test]
+async fn the_agent_is_planned_when_the_only_association_is_an_addons() {
+    let sel = vec![(
+        "ebs-csi-driver".to_string(),
+        PresetOverrides {
+            identity_mode: Some(IdentityMode::PodIdentity),
+            ..Default::default()
+        },
+    )];
+    let bundle = support::render(&support::guide_inputs(), &sel).unwrap();
+    let a = BundleAssociations::of(&bundle);
+    assert!(a.applied.is_empty());
+    assert_eq!(a.by_addon.len(), 1);
+    assert_eq!(a.agent_clusters(), [CLUSTER]);
+
+    // Agent absent: the plan reads the addon only (no association of apply's to read) and
+    // creates it; the association is a note.
+    let (clients, http, expects) = replay(vec![addon_absent()]).await;
+    let (eks, notes) = aws::plan_eks(&clients, &bundle, false).await.unwrap();
+    assert_sent(&http, &expects);
+    let mut p = aws::Plan::default();
+    p.eks = eks;
+    p.eks_notes = notes;
+    assert_eq!(p.calls(), ["eks:CreateAddon smallest-cluster/eks-pod-identity-agent"]);
+    let text = p.to_text();
+    assert!(
+        text.contains("eks plan: 1 to create, 0 to update, 0 unchanged"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "association smallest-cluster/kube-system/ebs-csi-controller-sa [ebs-csi-driver]: left to its EKS addon"
+        ),
+        "{text}"
+    );
+    // Agent active: nothing to do.
+    let (clients, http, expects) = replay(vec![addon_active()]).await;
+    let (eks, _) = aws::plan_eks(&clients, &bundle, false).await.unwrap();
+    assert_sent(&http, &expects);
+    assert!(eks.is_empty() && eks.items.len() == 1, "{}", eks.to_text());
+
+    // Verify checks the agent too, then the addon's association.
+    let ebs_list = "/clusters/smallest-cluster/pod-identity-associations?namespace=kube-system&serviceAccount=ebs-csi-controller-sa";
+    let (clients, http, expects) = replay(vec![addon_absent(), {
+        let e = crate::eks_replay::get(ebs_list);
+        let ev = crate::eks_replay::ok(&e, "list-associations-empty.json");
+        (e, ev)
+    }])
+    .await;
+    let (checks, _) = aws::verify_eks(&clients, &bundle).await.unwrap();
+    assert_sent(&http, &expects);
+    let names: Vec<(&str, Status)> = checks.iter().map(|c| (c.name.as_str(), c.status)).collect();
+    assert_eq!(
+        names,
+        [
+            ("pod-identity-agent", Status::Fail),
+            ("pod-identity-association", Status::Fail)
+        ]
+    );
 }
 
 #[test]

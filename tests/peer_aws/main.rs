@@ -4,8 +4,11 @@
 
 mod apply;
 mod aws_managed;
+#[path = "../shared/eks_replay.rs"]
+mod eks_replay;
 mod faults;
 mod identity;
+mod pod_identity;
 mod reviewed;
 mod support;
 mod verify;

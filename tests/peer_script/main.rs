@@ -7,5 +7,6 @@
 //! Tests run one at a time: each resets moto (policy names are account-wide) and works in its own
 //! namespace with its own cluster name.
 
+mod pod_identity;
 mod run;
 mod support;

@@ -23,6 +23,8 @@ fn need(var: &str) -> String {
 
 /// One call made while the script ran: who made it (`script` or `eksctl-stand-in`), the tool
 /// (`aws`, `kubectl`, `eksctl`, or `state-write` for the stand-in's addon state) and its arguments.
+/// `aws eks` calls for addons and Pod Identity associations are logged as `aws` like any other,
+/// though the EKS stand-in answers them.
 #[derive(Debug, Clone)]
 pub struct Call {
     pub caller: String,
@@ -200,6 +202,36 @@ impl Setup {
     /// The real kubectl, not logged; must succeed.
     pub fn kubectl(&self, args: &[&str]) -> String {
         run_ok(Command::new(format!("{}/kubectl", self.tools)).args(args))
+    }
+
+    /// The EKS stand-in (lib/eks-stand-in, the Pod Identity and addon calls moto does not have)
+    /// called directly, not logged (the test's own reads and drifts); must succeed.
+    pub fn eks(&self, op: &str, args: &[&str]) -> String {
+        let standin = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peer_script/lib/eks-stand-in");
+        run_ok(
+            Command::new(standin)
+                .arg(op)
+                .args(["--cluster-name", &self.cluster])
+                .args(args)
+                .env("IRSAGEN_STANDIN_STATE", &self.state),
+        )
+    }
+
+    /// The association of ServiceAccount `sa` (in the test's namespace) as the EKS stand-in
+    /// keeps it (DescribePodIdentityAssociation's shape); `None` when there is none.
+    pub fn association(&self, sa: &str) -> Option<serde_json::Value> {
+        let f = self
+            .state
+            .join(&self.cluster)
+            .join("associations")
+            .join(format!("{}.{sa}.json", self.namespace));
+        let text = std::fs::read_to_string(f).ok()?;
+        Some(serde_json::from_str(&text).expect("the stand-in writes JSON"))
+    }
+
+    /// Whether the stand-ins hold EKS addon `name` (created by `aws eks create-addon` or eksctl).
+    pub fn has_addon(&self, name: &str) -> bool {
+        self.state.join(&self.cluster).join("addons").join(name).is_file()
     }
 
     /// resourceVersion of every ServiceAccount and Deployment in the namespace: a change is a write.

@@ -186,22 +186,21 @@ enum Refusal {
     AddonOwned(String),
 }
 
-/// The plan for `desired` given what EKS returned. Refuses, changing nothing, when an
-/// association exists that irsagen may not change (all of them named in one error).
+/// The plan for `desired` given what EKS returned: the agent addon in each of `agent_clusters`
+/// (sorted), then the associations. Refuses, changing nothing, when an association exists that
+/// irsagen may not change (all of them named in one error).
 pub fn decide(
     desired: &[DesiredAssociation],
-    agent: bool,
+    agent_clusters: &[String],
     live: &PodIdentityState,
     adopt: bool,
 ) -> Result<Vec<EksPlanItem>> {
     let mut items = Vec::new();
-    if agent {
-        for cluster in clusters(desired) {
-            items.push(addon_item(
-                cluster,
-                live.addons.get(cluster).and_then(Option::as_ref).is_some(),
-            ));
-        }
+    for cluster in clusters(agent_clusters) {
+        items.push(addon_item(
+            cluster,
+            live.addons.get(cluster).and_then(Option::as_ref).is_some(),
+        ));
     }
     let mut refused = Vec::new();
     for d in desired {

@@ -9,16 +9,18 @@ use crate::aws::client::{Clients, api_error, is_not_found};
 use crate::error::{Error, Result};
 use std::collections::{BTreeMap, HashMap};
 
-/// Everything the plan and verify need: the agent addon of each cluster (when `agent`), then
+/// Everything the plan and verify need: the agent addon of each of `agent_clusters`, then
 /// each association. One call at a time, in that order: a bundle has a handful of
 /// associations, and a fixed order keeps the call log (and the recorded-response tests, which
 /// answer in order) deterministic.
-pub(crate) async fn state(c: &Clients, desired: &[DesiredAssociation], agent: bool) -> Result<PodIdentityState> {
+pub(crate) async fn state(
+    c: &Clients,
+    desired: &[DesiredAssociation],
+    agent_clusters: &[String],
+) -> Result<PodIdentityState> {
     let mut state = PodIdentityState::default();
-    if agent {
-        for cluster in clusters(desired) {
-            state.addons.insert(cluster.to_string(), addon(c, cluster).await?);
-        }
+    for cluster in clusters(agent_clusters) {
+        state.addons.insert(cluster.to_string(), addon(c, cluster).await?);
     }
     for d in desired {
         state.associations.insert(d.key(), association(c, d).await?);

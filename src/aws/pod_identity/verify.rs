@@ -13,13 +13,12 @@ use crate::report::Check;
 
 const SCOPE: &str = "aws";
 
-/// Every check, in a stable order: the agent per cluster (when `agent`), then per association.
-pub fn decide(desired: &[DesiredAssociation], agent: bool, live: &PodIdentityState) -> Vec<Check> {
+/// Every check, in a stable order: the agent per cluster of `agent_clusters` (sorted), then per
+/// association.
+pub fn decide(desired: &[DesiredAssociation], agent_clusters: &[String], live: &PodIdentityState) -> Vec<Check> {
     let mut out = Vec::new();
-    if agent {
-        for cluster in clusters(desired) {
-            out.push(agent_check(cluster, live.addons.get(cluster).and_then(Option::as_ref)));
-        }
+    for cluster in clusters(agent_clusters) {
+        out.push(agent_check(cluster, live.addons.get(cluster).and_then(Option::as_ref)));
     }
     for d in desired {
         out.push(association_check(

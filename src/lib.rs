@@ -35,6 +35,7 @@ pub mod report;
 pub mod reviewed;
 pub mod rules;
 pub mod safe_fs;
+pub mod shared_trust;
 pub mod templates;
 pub mod yaml;
 

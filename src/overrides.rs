@@ -122,12 +122,17 @@ pub struct PresetOverrides {
     /// `podIdentityTrust: unscoped`: the scoped trust conditions on those tags.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disable_session_tags: Option<bool>,
+    /// Other clusters whose OIDC providers this preset's role trusts too (one role shared by
+    /// several clusters): names of clusters of the same config file, or `{name, oidcIssuer}`.
+    /// Same account only; each provider gets its own statement ([`crate::shared_trust`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust_clusters: Option<Vec<crate::shared_trust::TrustCluster>>,
 }
 
 /// The fields `--set` accepts, for error messages.
 const SET_FIELDS: &str = "namespace, serviceAccount, roleName, policyName, tags.KEY, serviceAccountCreatedBy, chartLayout, \
      releaseNamespace, extraPolicyArns, installSource, policyVariant, helmValues.KEY[.KEY…], identityMode, \
-     podIdentityTrust, disableSessionTags";
+     podIdentityTrust, disableSessionTags, trustClusters";
 
 /// Applies one `--set PRESET.FIELD=VALUE` to the map of overrides.
 pub fn apply_set(map: &mut BTreeMap<String, PresetOverrides>, spec: &str) -> Result<()> {
@@ -169,6 +174,16 @@ pub fn apply_set(map: &mut BTreeMap<String, PresetOverrides>, spec: &str) -> Res
                     ));
                 }
             })
+        }
+        // Comma-separated cluster names of the config file; empty means none.
+        "trustClusters" => {
+            o.trust_clusters = Some(
+                value
+                    .split(',')
+                    .filter(|n| !n.is_empty())
+                    .map(|n| crate::shared_trust::TrustCluster::Name(n.to_string()))
+                    .collect(),
+            )
         }
         "identityMode" => o.identity_mode = Some(IdentityMode::parse(&format!("--set {path}"), &value)?),
         "podIdentityTrust" => o.pod_identity_trust = Some(PodIdentityTrust::parse(&format!("--set {path}"), &value)?),
@@ -296,6 +311,7 @@ pub fn merge(base: &PresetOverrides, over: &PresetOverrides) -> PresetOverrides 
         identity_mode: over.identity_mode.or(base.identity_mode),
         pod_identity_trust: over.pod_identity_trust.or(base.pod_identity_trust),
         disable_session_tags: over.disable_session_tags.or(base.disable_session_tags),
+        trust_clusters: over.trust_clusters.clone().or_else(|| base.trust_clusters.clone()),
     }
 }
 

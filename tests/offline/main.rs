@@ -22,5 +22,6 @@ mod pod_identity_wiring;
 mod readme;
 mod scripts;
 mod setup_script;
+mod shared_trust;
 mod snapshots;
 mod support;

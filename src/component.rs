@@ -303,7 +303,11 @@ pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Res
 
     // One role shared by several clusters: the trust names each one's provider, and the
     // cluster tag names them all, so every cluster renders the same role.
-    let trusted = crate::shared_trust::resolve(ctx, &field("trustClusters"), o.trust_clusters.as_deref().unwrap_or_default())?;
+    let trusted = crate::shared_trust::resolve(
+        ctx,
+        &field("trustClusters"),
+        o.trust_clusters.as_deref().unwrap_or_default(),
+    )?;
     if !trusted.is_empty() {
         let value = crate::shared_trust::cluster_tag(ctx, &trusted);
         rules::tag_value(&field("trustClusters"), &value)?;

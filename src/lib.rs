@@ -6,6 +6,7 @@
 //! against AWS ([`aws`]) and the cluster ([`kube`]).
 #![deny(missing_docs)]
 
+pub mod ack;
 pub mod aws;
 pub mod bundle;
 pub mod bundle_check;

@@ -103,7 +103,11 @@ pub fn resolve(ctx: &Context, field: &str, list: &[TrustCluster]) -> Result<Vec<
             ));
         }
         if out.iter().any(|o| o.name == e.name) {
-            return Err(Error::invalid(field, &e.name, "is listed twice; list each cluster once"));
+            return Err(Error::invalid(
+                field,
+                &e.name,
+                "is listed twice; list each cluster once",
+            ));
         }
         if e.oidc_issuer == crate::context::AUTO {
             return Err(Error::invalid(
@@ -138,10 +142,7 @@ pub fn resolve(ctx: &Context, field: &str, list: &[TrustCluster]) -> Result<Vec<
             .or_else(|| rules::eks_issuer_region(&issuer.host_path))
             .unwrap_or_else(|| ctx.region.clone());
         out.push(Trusted {
-            cluster_arn: format!(
-                "arn:{}:eks:{region}:{}:cluster/{}",
-                ctx.partition, ctx.account, e.name
-            ),
+            cluster_arn: format!("arn:{}:eks:{region}:{}:cluster/{}", ctx.partition, ctx.account, e.name),
             provider: OidcProvider {
                 provider_arn: ctx.iam_arn(&format!("oidc-provider/{}", issuer.host_path)),
                 issuer_url: issuer.url,

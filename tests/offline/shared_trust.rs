@@ -47,7 +47,10 @@ fn trust_of(b: &irsagen::bundle::Bundle) -> Value {
 }
 
 fn provider_of(issuer: &str) -> String {
-    format!("arn:aws:iam::{ACCOUNT}:oidc-provider/{}", issuer.trim_start_matches("https://"))
+    format!(
+        "arn:aws:iam::{ACCOUNT}:oidc-provider/{}",
+        issuer.trim_start_matches("https://")
+    )
 }
 
 #[test]
@@ -56,8 +59,14 @@ fn each_cluster_gets_its_own_exact_statement_in_name_order() {
     let t = trust_of(&b);
     let st = t["Statement"].as_array().unwrap();
     // alpha, smallest-cluster (the guide's), zeta: one statement per provider, no wildcard.
-    let want: Vec<String> = [issuer(1), ISSUER.to_string(), issuer(2)].iter().map(|i| provider_of(i)).collect();
-    let got: Vec<&str> = st.iter().map(|s| s["Principal"]["Federated"].as_str().unwrap()).collect();
+    let want: Vec<String> = [issuer(1), ISSUER.to_string(), issuer(2)]
+        .iter()
+        .map(|i| provider_of(i))
+        .collect();
+    let got: Vec<&str> = st
+        .iter()
+        .map(|s| s["Principal"]["Federated"].as_str().unwrap())
+        .collect();
     assert_eq!(got, want);
     for (s, i) in st.iter().zip([issuer(1), ISSUER.to_string(), issuer(2)]) {
         let host = i.trim_start_matches("https://");
@@ -133,7 +142,11 @@ fn bad_entries_are_refused_naming_field_and_value() {
 /// fits renders; one more is refused with how many fit.
 #[test]
 fn the_trust_quota_refuses_one_provider_past_the_last_that_fits() {
-    let list = |n: usize| (1..=n).map(|i| entry(&format!("c{i:02}"), &issuer(i))).collect::<Vec<_>>();
+    let list = |n: usize| {
+        (1..=n)
+            .map(|i| entry(&format!("c{i:02}"), &issuer(i)))
+            .collect::<Vec<_>>()
+    };
     let mut fits = 0;
     while ebs_with(list(fits + 1), None).is_ok() {
         fits += 1;
@@ -146,10 +159,17 @@ fn the_trust_quota_refuses_one_provider_past_the_last_that_fits() {
     assert!(policy_doc::iam_length(&trust_of(&b)) <= 2048);
     let e = ebs_with(list(fits + 1), None).unwrap_err().to_string();
     assert!(
-        e.contains(&format!("{} of {} providers fit in 2,048 characters; use a role per cluster", fits + 1, fits + 2)),
+        e.contains(&format!(
+            "{} of {} providers fit in 2,048 characters; use a role per cluster",
+            fits + 1,
+            fits + 2
+        )),
         "{e}"
     );
-    assert!(e.starts_with("invalid presets.ebs-csi-driver.trustClusters `c01, c02"), "{e}");
+    assert!(
+        e.starts_with("invalid presets.ebs-csi-driver.trustClusters `c01, c02"),
+        "{e}"
+    );
 }
 
 /// Exactly 2,048 characters render; 2,049 do not. The last provider's issuer path is padded
@@ -244,10 +264,7 @@ fn a_fleet_shares_one_role_exactly_when_both_clusters_declare_the_same_trust() {
 
 #[test]
 fn names_resolve_only_within_the_same_account_and_with_an_issuer() {
-    let other_account = SHARED.replace(
-        "  beta:\n",
-        "  beta:\n    account: \"210987654321\"\n",
-    );
+    let other_account = SHARED.replace("  beta:\n", "  beta:\n    account: \"210987654321\"\n");
     let (_t, o) = fleet(&other_account);
     let e = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{e}");
@@ -262,7 +279,10 @@ fn names_resolve_only_within_the_same_account_and_with_an_issuer() {
     let (_t, o) = fleet(&no_issuer);
     let e = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{e}");
-    assert!(e.contains("trustClusters `beta`: names no cluster of this config file"), "{e}");
+    assert!(
+        e.contains("trustClusters `beta`: names no cluster of this config file"),
+        "{e}"
+    );
 }
 
 /// IAM's answer for the shared role exactly as rendered: every check passes; one more provider
@@ -331,11 +351,15 @@ fn verify_accepts_exactly_the_shared_trust() {
     let mut extra = wider["Statement"][0].clone();
     let host = issuer(9).trim_start_matches("https://").to_string();
     extra["Principal"]["Federated"] = json!(provider_of(&issuer(9)));
-    extra["Condition"] = json!({"StringEquals": {format!("{host}:sub"): SUBJECT, format!("{host}:aud"): "sts.amazonaws.com"}});
+    extra["Condition"] =
+        json!({"StringEquals": {format!("{host}:sub"): SUBJECT, format!("{host}:aud"): "sts.amazonaws.com"}});
     wider["Statement"].as_array_mut().unwrap().push(extra);
     let f = failed(&wider);
     assert_eq!(f.len(), 1, "{f:?}");
-    assert!(f[0].starts_with("trust-statements 1 of 3 statements are not ones irsagen rendered"), "{f:?}");
+    assert!(
+        f[0].starts_with("trust-statements 1 of 3 statements are not ones irsagen rendered"),
+        "{f:?}"
+    );
 }
 
 /// IAM returns documents percent-encoded (RFC 3986 unreserved characters kept).

@@ -1,5 +1,6 @@
 //! The offline suite: everything that needs no AWS and no cluster. `cargo test` runs it.
 
+mod ack;
 mod aws_plan;
 mod aws_verify;
 mod bad_input;

@@ -122,8 +122,9 @@ pub struct RenderCmd {
         conflicts_with = "quiet"
     )]
     pub output: CheckFormat,
-    /// Print only the Kubernetes objects to apply as they are (the ServiceAccounts) as one
-    /// multi-document YAML stream, e.g. for an Argo CD plugin.
+    /// Print only the Kubernetes objects to apply as they are (the ServiceAccounts; with
+    /// `--format ack` the ACK resources too) as one multi-document YAML stream, e.g. for an Argo
+    /// CD plugin.
     #[arg(long, conflicts_with = "out_dir")]
     pub kubernetes_only: bool,
     /// Output format: `default` (IAM documents, eksctl config, setup script, manifests, Helm

@@ -566,7 +566,7 @@ mod tests {
         let s = compile().unwrap();
         assert_eq!(
             s.keys().collect::<Vec<_>>(),
-            ["Policy", "PodIdentityAssociation", "Role"]
+            ["PodIdentityAssociation", "Policy", "Role"]
         );
         let role = &s["Role"];
         let good = json!({"apiVersion": IAM_API, "kind": "Role", "metadata": {"name": "r"},

@@ -85,6 +85,9 @@ pub fn resolve(ctx: &Context, field: &str, list: &[TrustCluster]) -> Result<Vec<
     let mut out: Vec<Trusted> = Vec::with_capacity(list.len());
     for t in list {
         let e = match t {
+            // A list shared by every cluster (top-level `presets:`) names each of them: a
+            // cluster's own name there is its own provider, which the trust has anyway.
+            TrustCluster::Name(n) if *n == ctx.cluster => continue,
             TrustCluster::Name(n) => {
                 return Err(Error::invalid(
                     field,

@@ -262,6 +262,21 @@ fn a_fleet_shares_one_role_exactly_when_both_clusters_declare_the_same_trust() {
     assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
+/// The whole list at the top level: each cluster skips its own name and trusts the others.
+#[test]
+fn one_top_level_list_shared_by_every_cluster() {
+    let config = "account: \"123456789012\"\nregion: us-east-1\npresets: {ebs-csi-driver: {roleName: ebs-shared, trustClusters: [a, b, c]}}\nclusters:\n  a: {oidcIssuer: \"https://oidc.eks.us-east-1.amazonaws.com/id/AAAA\"}\n  b: {oidcIssuer: \"https://oidc.eks.us-east-1.amazonaws.com/id/BBBB\"}\n  c: {oidcIssuer: \"https://oidc.eks.us-east-1.amazonaws.com/id/CCCC\"}\n";
+    let (t, o) = fleet(config);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = t.path().join("out");
+    let a = read(&out, "a/iam/ebs-csi-driver/trust-policy.json");
+    for c in ["b", "c"] {
+        assert_eq!(a, read(&out, &format!("{c}/iam/ebs-csi-driver/trust-policy.json")));
+    }
+    let v: Value = serde_json::from_str(&a).unwrap();
+    assert_eq!(v["Statement"].as_array().unwrap().len(), 3);
+}
+
 #[test]
 fn names_resolve_only_within_the_same_account_and_with_an_issuer() {
     let other_account = SHARED.replace("  beta:\n", "  beta:\n    account: \"210987654321\"\n");

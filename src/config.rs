@@ -47,7 +47,12 @@ pub struct ConfigFile {
     /// for `trustClusters` names ([`crate::shared_trust`]). Never read from the file.
     #[serde(skip)]
     #[schemars(skip)]
-    pub peers: BTreeMap<String, crate::shared_trust::IssuerEntry>,
+    pub peers: std::sync::Arc<BTreeMap<String, crate::shared_trust::IssuerEntry>>,
+    /// Every cluster's issuer entry, built once for all [`Self::for_cluster`] calls (a fleet of
+    /// n clusters would otherwise copy n-1 entries n times).
+    #[serde(skip)]
+    #[schemars(skip)]
+    all_peers: std::sync::OnceLock<std::sync::Arc<BTreeMap<String, crate::shared_trust::IssuerEntry>>>,
 }
 
 /// One cluster of a multi-cluster config file. Its fields repeat the top-level ones on purpose:
@@ -133,22 +138,21 @@ impl ConfigFile {
             tags,
             presets: merge_presets(name, self.presets.as_ref(), entry)?,
             clusters: None,
-            peers: self.peers_of(name, clusters),
+            peers: self.all_peers.get_or_init(|| self.peers_of(clusters)).clone(),
+            all_peers: Default::default(),
         })
     }
 }
 
 impl ConfigFile {
-    /// Every cluster of `clusters` but `name` whose issuer is a URL (not `auto`), with its
-    /// account and region as [`Self::for_cluster`] would merge them.
+    /// Every cluster of `clusters` whose issuer is a URL (not `auto`), with its account and
+    /// region as [`Self::for_cluster`] would merge them.
     fn peers_of(
         &self,
-        name: &str,
         clusters: &BTreeMap<String, ClusterEntry>,
-    ) -> BTreeMap<String, crate::shared_trust::IssuerEntry> {
-        clusters
+    ) -> std::sync::Arc<BTreeMap<String, crate::shared_trust::IssuerEntry>> {
+        let map = clusters
             .iter()
-            .filter(|(n, _)| n.as_str() != name)
             .filter_map(|(n, e)| {
                 let issuer = e.oidc_issuer.clone().or_else(|| self.oidc_issuer.clone())?;
                 let account = e.account.clone().or_else(|| self.account.clone());
@@ -163,7 +167,8 @@ impl ConfigFile {
                     },
                 ))
             })
-            .collect()
+            .collect();
+        std::sync::Arc::new(map)
     }
 }
 

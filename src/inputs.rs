@@ -89,7 +89,8 @@ impl Inputs {
                 let mut merged = overrides::merge(&base, &sets.get(&n).cloned().unwrap_or_default());
                 merged.identity_mode = merged.identity_mode.or(cluster_mode);
                 if let (Some(list), Some(c)) = (&mut merged.trust_clusters, &self.config) {
-                    crate::shared_trust::resolve_names(list, &c.peers);
+                    let own = self.flags.cluster.as_deref().or(c.cluster.as_deref());
+                    crate::shared_trust::resolve_names(list, &c.peers, own);
                 }
                 (n, merged)
             })

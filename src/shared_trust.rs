@@ -57,10 +57,14 @@ impl TrustCluster {
 /// Replaces each name in `list` by the cluster's entry of the config file (`peers`: cluster
 /// name → its issuer, account and region as the file gives them), so a render (and the output
 /// folder's manifest) carries the issuers and needs the file no more. Unknown names stay, for
-/// [`resolve`] to refuse with the field's name.
-pub fn resolve_names(list: &mut [TrustCluster], peers: &BTreeMap<String, IssuerEntry>) {
+/// [`resolve`] to refuse with the field's name; so does `own` (the cluster rendered), which
+/// [`resolve`] skips.
+pub fn resolve_names(list: &mut [TrustCluster], peers: &BTreeMap<String, IssuerEntry>, own: Option<&str>) {
     for t in list.iter_mut() {
         if let TrustCluster::Name(n) = t {
+            if Some(n.as_str()) == own {
+                continue;
+            }
             if let Some(e) = peers.get(n.as_str()) {
                 *t = TrustCluster::Issuer(e.clone());
             }
@@ -283,7 +287,11 @@ mod tests {
             region: None,
         };
         let mut resolved = list.clone();
-        resolve_names(&mut resolved, &BTreeMap::from([("b".to_string(), b.clone())]));
+        resolve_names(
+            &mut resolved,
+            &BTreeMap::from([("b".to_string(), b.clone())]),
+            Some("a"),
+        );
         assert_eq!(resolved[0], TrustCluster::Issuer(b));
         assert_eq!(resolved[2], TrustCluster::Name("unknown".into()));
         let bad = serde_json::from_value::<Vec<TrustCluster>>(json!([{"name": "c", "issuer": "x"}]));

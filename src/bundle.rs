@@ -27,6 +27,8 @@ pub enum ArtifactKind {
     SetupScript,
     /// README of the output.
     Readme,
+    /// An AWS Controllers for Kubernetes resource (`--format ack`, [`crate::ack`]).
+    AckResource,
 }
 
 impl ArtifactKind {
@@ -50,6 +52,9 @@ impl ArtifactKind {
                 "bash script doing the whole setup with aws, eksctl and kubectl (the guide's setup-irsa.sh, for every preset)"
             }
             ArtifactKind::Readme => "this file",
+            ArtifactKind::AckResource => {
+                "AWS Controllers for Kubernetes resource (IAM Role or Policy, EKS PodIdentityAssociation)"
+            }
         }
     }
 }
@@ -79,6 +84,8 @@ pub struct Bundle {
     /// The presets and their overrides as given, sorted by name: the output folder's manifest
     /// records them so `apply --from` can render the folder again and compare.
     pub selection: crate::render::Selection,
+    /// The output format the artifacts are in.
+    pub format: crate::ack::Format,
 }
 
 impl Bundle {

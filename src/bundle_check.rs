@@ -305,7 +305,8 @@ impl Checker {
                     return Err(bad(format!("must set serviceAccountName `{}`", c.service_account.name)));
                 }
             }
-            ArtifactKind::SetupScript | ArtifactKind::Readme => {}
+            // ACK resources are checked by `ack::Checker` after the conversion.
+            ArtifactKind::SetupScript | ArtifactKind::Readme | ArtifactKind::AckResource => {}
         }
         Ok(())
     }

@@ -142,6 +142,8 @@ pub struct Component {
     /// the OIDC issuer is unknown.
     /// Templates print it, checks compare with it, apply sends it.
     pub trust_policy: Option<serde_json::Value>,
+    /// The other clusters whose providers the trust names too (`trustClusters`), sorted.
+    pub trust_clusters: Vec<String>,
     /// Where the document comes from.
     pub policy_source: PolicySource,
     /// Which of the preset's documents was rendered: `guide` or a `policy.variants` name.
@@ -370,6 +372,28 @@ pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Res
         ));
     }
 
+    // One role shared by several clusters: the trust names each one's provider, and the
+    // cluster tag names them all, so every cluster renders the same role.
+    let trusted = crate::shared_trust::resolve(
+        ctx,
+        &field("trustClusters"),
+        o.trust_clusters.as_deref().unwrap_or_default(),
+    )?;
+    if !trusted.is_empty() {
+        let value = crate::shared_trust::cluster_tag(ctx, &trusted);
+        rules::tag_value(&field("trustClusters"), &value)?;
+        tags.insert(format!("{TAG_PREFIX}cluster"), value);
+    }
+    let cluster_arn = ctx.eks_cluster_arn();
+    let pod_scope = PodIdentityScope {
+        account: &ctx.account,
+        cluster_arn: &cluster_arn,
+        service_account: &service_account,
+        trust: pod_identity_trust,
+    };
+    crate::shared_trust::check_size(ctx, &field("trustClusters"), identity_mode, &trusted, &pod_scope)?;
+    let trust_policy = crate::shared_trust::trust_policy(ctx, identity_mode, &trusted, &pod_scope);
+
     // The guide's "Tag Resources" tags the policies too, so the user's tags go on the policy as
     // well. irsagen's own policy tags stay cluster-neutral (no `irsagen:cluster`): a policy name is
     // account-wide, and every cluster that uses the preset shares the one policy.
@@ -424,16 +448,8 @@ pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Res
         identity_mode,
         pod_identity_trust,
         disable_session_tags,
-        trust_policy: identity::trust_policy(
-            identity_mode,
-            ctx.oidc.as_ref(),
-            &PodIdentityScope {
-                account: &ctx.account,
-                cluster_arn: &ctx.eks_cluster_arn(),
-                service_account: &service_account,
-                trust: pod_identity_trust,
-            },
-        ),
+        trust_policy,
+        trust_clusters: trusted.into_iter().map(|t| t.name).collect(),
         service_account,
         service_account_created_by: created_by,
         role_arn: ctx.iam_arn(&format!("role/{role_name}")),

@@ -43,6 +43,16 @@ pub struct ConfigFile {
     /// Several clusters in one file, by EKS cluster name; `--cluster NAME` (or `cluster:`) picks
     /// one. Each entry's values win over the top-level ones, which act as shared defaults.
     pub clusters: Option<BTreeMap<String, ClusterEntry>>,
+    /// Filled by [`ConfigFile::for_cluster`]: the other clusters of the file with an issuer URL,
+    /// for `trustClusters` names ([`crate::shared_trust`]). Never read from the file.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub peers: std::sync::Arc<BTreeMap<String, crate::shared_trust::IssuerEntry>>,
+    /// Every cluster's issuer entry, built once for all [`Self::for_cluster`] calls (a fleet of
+    /// n clusters would otherwise copy n-1 entries n times).
+    #[serde(skip)]
+    #[schemars(skip)]
+    all_peers: std::sync::OnceLock<std::sync::Arc<BTreeMap<String, crate::shared_trust::IssuerEntry>>>,
 }
 
 /// One cluster of a multi-cluster config file. Its fields repeat the top-level ones on purpose:
@@ -128,7 +138,37 @@ impl ConfigFile {
             tags,
             presets: merge_presets(name, self.presets.as_ref(), entry)?,
             clusters: None,
+            peers: self.all_peers.get_or_init(|| self.peers_of(clusters)).clone(),
+            all_peers: Default::default(),
         })
+    }
+}
+
+impl ConfigFile {
+    /// Every cluster of `clusters` whose issuer is a URL (not `auto`), with its account and
+    /// region as [`Self::for_cluster`] would merge them.
+    fn peers_of(
+        &self,
+        clusters: &BTreeMap<String, ClusterEntry>,
+    ) -> std::sync::Arc<BTreeMap<String, crate::shared_trust::IssuerEntry>> {
+        let map = clusters
+            .iter()
+            .filter_map(|(n, e)| {
+                let issuer = e.oidc_issuer.clone().or_else(|| self.oidc_issuer.clone())?;
+                let account = e.account.clone().or_else(|| self.account.clone());
+                Some((
+                    n.clone(),
+                    crate::shared_trust::IssuerEntry {
+                        name: n.clone(),
+                        oidc_issuer: issuer,
+                        // `auto` is this cluster's account found by STS: the same credentials.
+                        account: account.filter(|a| a != crate::context::AUTO),
+                        region: e.region.clone().or_else(|| self.region.clone()),
+                    },
+                ))
+            })
+            .collect();
+        std::sync::Arc::new(map)
     }
 }
 

@@ -119,22 +119,23 @@ pub fn check(bundles: &[Bundle]) -> Result<()> {
         }
     }
     type Key = (&'static str, String, String);
-    let mut roles: BTreeMap<Key, (&str, &str)> = BTreeMap::new();
+    let mut roles: BTreeMap<Key, (&str, &crate::component::Component)> = BTreeMap::new();
     let mut policies: BTreeMap<Key, (&str, &crate::component::Component)> = BTreeMap::new();
     for b in bundles {
         let ctx = &b.context;
         for c in &b.components {
             let key = |name: &str| (ctx.partition.as_str(), ctx.account.clone(), name.to_lowercase());
-            if let Some((cluster, preset)) = roles.insert(key(&c.role_name), (ctx.cluster.as_str(), c.preset.as_str()))
-            {
-                return Err(Error::invalid(
-                    format!("clusters.{}.presets.{}.roleName", ctx.cluster, c.preset),
-                    &c.role_name,
-                    format!(
-                        "is also cluster `{cluster}`'s role (preset `{preset}`) in account {}; IAM role names are unique per account, ignoring case: give one of them another roleName",
-                        ctx.account
-                    ),
-                ));
+            if let Some((cluster, other)) = roles.insert(key(&c.role_name), (ctx.cluster.as_str(), c)) {
+                if !crate::shared_trust::same_shared_role(other, c) {
+                    return Err(Error::invalid(
+                        format!("clusters.{}.presets.{}.roleName", ctx.cluster, c.preset),
+                        &c.role_name,
+                        format!(
+                            "is also cluster `{cluster}`'s role (preset `{}`) in account {}; IAM role names are unique per account, ignoring case: give one of them another roleName, or share the role: both presets list the other cluster in `trustClusters` (same ServiceAccount, policies and tags), so both render the same trust",
+                            other.preset, ctx.account
+                        ),
+                    ));
+                }
             }
             // AWS managed policies (policy: aws-managed) are AWS's, shared by every account:
             // such a component creates no policy whose name could clash.

@@ -88,6 +88,10 @@ impl Inputs {
                 let base = file_map.get(&n).cloned().unwrap_or_default();
                 let mut merged = overrides::merge(&base, &sets.get(&n).cloned().unwrap_or_default());
                 merged.identity_mode = merged.identity_mode.or(cluster_mode);
+                if let (Some(list), Some(c)) = (&mut merged.trust_clusters, &self.config) {
+                    let own = self.flags.cluster.as_deref().or(c.cluster.as_deref());
+                    crate::shared_trust::resolve_names(list, &c.peers, own);
+                }
                 (n, merged)
             })
             .collect())

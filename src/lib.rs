@@ -6,6 +6,7 @@
 //! against AWS ([`aws`]) and the cluster ([`kube`]).
 #![deny(missing_docs)]
 
+pub mod ack;
 pub mod aws;
 pub mod bundle;
 pub mod bundle_check;
@@ -41,6 +42,7 @@ pub mod report;
 pub mod reviewed;
 pub mod rules;
 pub mod safe_fs;
+pub mod shared_trust;
 pub mod templates;
 pub mod yaml;
 

@@ -136,16 +136,21 @@ pub struct PresetOverrides {
     /// list parameter.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub parameters: BTreeMap<String, ParamValue>,
+    /// Other clusters whose OIDC providers this preset's role trusts too (one role shared by
+    /// several clusters): names of clusters of the same config file, or `{name, oidcIssuer}`.
+    /// Same account only; each provider gets its own statement ([`crate::shared_trust`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust_clusters: Option<Vec<crate::shared_trust::TrustCluster>>,
 }
 
 /// The fields `--set` accepts, for error messages.
 pub const SET_FIELDS: &str = "namespace, serviceAccount, roleName, policyName, tags.KEY, serviceAccountCreatedBy, chartLayout, \
      releaseNamespace, extraPolicyArns, installSource, policyVariant, helmValues.KEY[.KEY…], identityMode, \
-     podIdentityTrust, disableSessionTags, version, policy";
+     podIdentityTrust, disableSessionTags, version, policy, trustClusters";
 
 /// The override fields that take a plain value, by their `--set`/config name: a preset
 /// parameter may not take one of these names (`--set` could not tell them apart).
-const PLAIN_FIELDS: [&str; 17] = [
+const PLAIN_FIELDS: [&str; 18] = [
     "namespace",
     "serviceAccount",
     "roleName",
@@ -163,6 +168,7 @@ const PLAIN_FIELDS: [&str; 17] = [
     "disableSessionTags",
     "version",
     "policy",
+    "trustClusters",
 ];
 
 /// Whether `name` is an override field (so not available as a parameter name).
@@ -210,6 +216,16 @@ pub fn apply_set(map: &mut BTreeMap<String, PresetOverrides>, spec: &str) -> Res
                     ));
                 }
             })
+        }
+        // Comma-separated cluster names of the config file; empty means none.
+        "trustClusters" => {
+            o.trust_clusters = Some(
+                value
+                    .split(',')
+                    .filter(|n| !n.is_empty())
+                    .map(|n| crate::shared_trust::TrustCluster::Name(n.to_string()))
+                    .collect(),
+            )
         }
         "identityMode" => o.identity_mode = Some(IdentityMode::parse(&format!("--set {path}"), &value)?),
         "podIdentityTrust" => o.pod_identity_trust = Some(PodIdentityTrust::parse(&format!("--set {path}"), &value)?),
@@ -356,6 +372,7 @@ pub fn merge(base: &PresetOverrides, over: &PresetOverrides) -> PresetOverrides 
             m.extend(over.parameters.clone());
             m
         },
+        trust_clusters: over.trust_clusters.clone().or_else(|| base.trust_clusters.clone()),
     }
 }
 

@@ -25,6 +25,9 @@ pub struct Renderer {
     checker: Checker,
     /// Whether to refuse what eksctl's CloudFormation stacks cannot take ([`crate::eksctl`]).
     eksctl_limits: bool,
+    /// The output format ([`crate::ack`]), and the ACK resources' checker.
+    format: crate::ack::Format,
+    ack: crate::ack::Checker,
 }
 
 /// An IAM tag as the AWS CLI's JSON form wants it.
@@ -100,7 +103,18 @@ impl Renderer {
             templates: Templates::new(templates_dir)?,
             checker: Checker::new(),
             eksctl_limits: true,
+            format: crate::ack::Format::Default,
+            ack: crate::ack::Checker::new(),
         })
+    }
+
+    /// Renders in `format`. The ACK format has no eksctl files, so eksctl's limits do not apply.
+    pub fn with_format(mut self, format: crate::ack::Format) -> Self {
+        if format == crate::ack::Format::Ack {
+            self.eksctl_limits = false;
+        }
+        self.format = format;
+        self
     }
 
     /// For `apply` and `verify`, which create and read roles directly: the bundle's eksctl
@@ -165,7 +179,11 @@ impl Renderer {
                         }
                     }
                     // Bundle-wide files are rendered below, once.
-                    ArtifactKind::EksctlConfig | ArtifactKind::SetupScript | ArtifactKind::Readme => continue,
+                    // ACK resources come from `ack::convert`.
+                    ArtifactKind::EksctlConfig
+                    | ArtifactKind::SetupScript
+                    | ArtifactKind::Readme
+                    | ArtifactKind::AckResource => continue,
                 };
                 add(path, kind, Some(&c.preset), content);
             }
@@ -217,8 +235,12 @@ impl Renderer {
             components,
             artifacts: out,
             selection: selection.to_vec(),
+            format: crate::ack::Format::Default,
         };
         self.checker.check(&bundle)?;
-        Ok(bundle)
+        match self.format {
+            crate::ack::Format::Default => Ok(bundle),
+            crate::ack::Format::Ack => crate::ack::convert(bundle, &self.ack),
+        }
     }
 }

@@ -50,6 +50,8 @@ struct Recorded {
     kubernetes_version: Option<String>,
     #[serde(default)]
     overrides: Option<BTreeMap<String, PresetOverrides>>,
+    #[serde(default)]
+    format: crate::ack::Format,
 }
 
 /// Renders `dir` again from its manifest and returns the bundle when the folder is exactly that
@@ -116,6 +118,15 @@ pub fn load(renderer: &Renderer, dir: &Path, action: &'static str, wait: LockWai
         ));
     }
     let r = disk.inputs;
+    if r.format == crate::ack::Format::Ack {
+        return Err(refuse(
+            format!(
+                "it was rendered with `--format ack`: its roles, policies and associations are ACK resources, which the ACK controllers apply (`kubectl apply -f {}/ack/ --recursive`, or GitOps); `{action} --from` takes folders of the default format",
+                dir.display()
+            ),
+            String::new(),
+        ));
+    }
     let Some(overrides) = r.overrides else {
         return Err(or_version(refuse(
             "its manifest does not record the render's overrides (it was written before `--from` existed); render it again with this version and review the result".into(),

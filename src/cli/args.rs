@@ -126,13 +126,39 @@ pub struct RenderCmd {
         conflicts_with = "quiet"
     )]
     pub output: CheckFormat,
-    /// Print only the Kubernetes objects to apply as they are (the ServiceAccounts) as one
-    /// multi-document YAML stream, e.g. for an Argo CD plugin.
+    /// Print only the Kubernetes objects to apply as they are (the ServiceAccounts; with
+    /// `--format ack` the ACK resources too) as one multi-document YAML stream, e.g. for an Argo
+    /// CD plugin.
     #[arg(long, conflicts_with = "out_dir")]
     pub kubernetes_only: bool,
+    /// Output format: `default` (IAM documents, eksctl config, setup script, manifests, Helm
+    /// values) or `ack` (AWS Controllers for Kubernetes Role, Policy and PodIdentityAssociation
+    /// resources instead of the eksctl config and the script).
+    #[arg(long, value_enum, default_value = "default")]
+    pub format: OutputFormat,
     /// Every cluster of the config file's `clusters:`, each into DIR/<cluster>/ (in parallel).
     #[arg(long, requires_all = ["config", "out_dir"], conflicts_with = "cluster")]
     pub all: bool,
+}
+
+/// `render --format`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum OutputFormat {
+    // Plain comments: see CheckFormat.
+    // Today's files.
+    Default,
+    // AWS Controllers for Kubernetes resources.
+    Ack,
+}
+
+impl OutputFormat {
+    /// The library's format.
+    pub fn library(self) -> irsagen::ack::Format {
+        match self {
+            OutputFormat::Default => irsagen::ack::Format::Default,
+            OutputFormat::Ack => irsagen::ack::Format::Ack,
+        }
+    }
 }
 
 /// How `render --check` reports.

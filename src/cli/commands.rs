@@ -51,13 +51,20 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 /// Builds the validated bundle from the inputs, resolving `auto` values through AWS.
 /// `for_eksctl`: the bundle's eksctl files are written, so eksctl's CloudFormation limits apply.
 fn bundle(args: &InputArgs, for_eksctl: bool) -> Result<(Bundle, AwsOptions)> {
+    bundle_as(args, for_eksctl, irsagen::ack::Format::Default)
+}
+
+/// [`bundle`] in `format`.
+fn bundle_as(args: &InputArgs, for_eksctl: bool, format: irsagen::ack::Format) -> Result<(Bundle, AwsOptions)> {
     let config = match args.config.as_deref() {
         Some(path) => Some(ConfigFile::load(path)?.for_cluster(args.cluster.as_deref())?),
         None => None,
     };
     let (cluster, selection, aws_opts) = gather(args, config)?;
     let ctx = Context::new(&cluster)?;
-    let bundle = renderer(args, for_eksctl)?.render(&ctx, &selection)?;
+    let bundle = renderer(args, for_eksctl)?
+        .with_format(format)
+        .render(&ctx, &selection)?;
     // On stderr, so a render to stdout stays the files alone.
     for w in bundle.components.iter().filter_map(|c| c.warning()) {
         eprintln!("warning: {w}");
@@ -139,7 +146,7 @@ fn render(cmd: RenderCmd) -> Result<i32> {
     if cmd.all {
         return super::fleet::render(&cmd);
     }
-    let (bundle, _) = bundle(&cmd.inputs, true)?;
+    let (bundle, _) = bundle_as(&cmd.inputs, true, cmd.format.library())?;
     let Some(dir) = &cmd.out_dir else {
         if cmd.kubernetes_only {
             print!("{}", super::review::kubernetes_stream(&bundle));

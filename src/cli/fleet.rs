@@ -74,7 +74,10 @@ pub fn render(cmd: &RenderCmd) -> Result<i32> {
         });
     };
     let members: Vec<fleet::Member> = members(&cmd.inputs)?.into_iter().map(|g| g.member).collect();
-    let bundles = fleet::render(&commands::renderer(&cmd.inputs, true)?, &members)?;
+    let bundles = fleet::render(
+        &commands::renderer(&cmd.inputs, true)?.with_format(cmd.format.library()),
+        &members,
+    )?;
     let on_wait = wait_message(dir);
     let wait = emit::LockWait {
         timeout: emit::DEFAULT_WAIT,

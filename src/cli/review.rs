@@ -49,8 +49,12 @@ pub fn check_summary(
 /// whole object would break the real one), and Helm values, policies and the script are not
 /// Kubernetes objects.
 pub fn kubernetes_stream(bundle: &Bundle) -> String {
+    // With `--format ack`, the ACK resources too: they are what creates the roles then.
+    use irsagen::bundle::ArtifactKind;
     let docs: Vec<&str> = bundle
-        .of_kind(irsagen::bundle::ArtifactKind::ServiceAccount)
+        .artifacts
+        .iter()
+        .filter(|a| matches!(a.kind, ArtifactKind::ServiceAccount | ArtifactKind::AckResource))
         .map(|a| a.content.as_str())
         .collect();
     let mut out = String::new();

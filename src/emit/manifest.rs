@@ -78,6 +78,9 @@ pub struct Inputs {
     pub kubernetes_version: Option<String>,
     /// Per preset, its resolved values.
     pub presets: BTreeMap<String, PresetInputs>,
+    /// The output format, when not the default (`ack`).
+    #[serde(skip_serializing_if = "crate::ack::Format::is_default")]
+    pub format: crate::ack::Format,
     /// Per selected preset, its overrides as given (config file merged with `--set`; unset
     /// fields left out): with the values above, what `apply --from` renders the folder again from.
     pub overrides: BTreeMap<String, serde_json::Value>,
@@ -123,6 +126,7 @@ impl Inputs {
             oidc_issuer: ctx.oidc.as_ref().map(|o| o.issuer_url.clone()),
             tags: ctx.tags.clone(),
             kubernetes_version: ctx.kubernetes_version.clone(),
+            format: bundle.format,
             overrides: bundle
                 .selection
                 .iter()

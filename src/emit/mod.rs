@@ -303,6 +303,7 @@ mod tests {
                 })
                 .collect(),
             selection: Default::default(),
+            format: Default::default(),
         }
     }
 

@@ -130,7 +130,7 @@ fn the_fleet_is_validated_as_a_whole() {
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(
         text(&o.stderr),
-        "error: invalid clusters.two.presets.ebs-csi-driver.roleName `EBS-Role`: is also cluster `one`'s role (preset `ebs-csi-driver`) in account 123456789012; IAM role names are unique per account, ignoring case: give one of them another roleName\n"
+        "error: invalid clusters.two.presets.ebs-csi-driver.roleName `EBS-Role`: is also cluster `one`'s role (preset `ebs-csi-driver`) in account 123456789012; IAM role names are unique per account, ignoring case: give one of them another roleName, or share the role: both presets list the other cluster in `trustClusters` (same ServiceAccount, policies and tags), so both render the same trust\n"
     );
     assert!(!out.exists());
     // In two accounts the same name is fine.

@@ -1,5 +1,6 @@
 //! The offline suite: everything that needs no AWS and no cluster. `cargo test` runs it.
 
+mod ack;
 mod aws_managed;
 mod aws_plan;
 mod aws_verify;
@@ -30,5 +31,6 @@ mod preset_policy;
 mod readme;
 mod scripts;
 mod setup_script;
+mod shared_trust;
 mod snapshots;
 mod support;

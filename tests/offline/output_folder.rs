@@ -333,6 +333,7 @@ fn the_manifest_records_the_resolved_inputs() {
             oidc_issuer: Some(ISSUER.into()),
             tags: inputs.tags.clone(),
             kubernetes_version: None,
+            format: Default::default(),
             // The overrides as given, unset fields left out: what `--from` renders again from.
             overrides: BTreeMap::from([
                 (

@@ -260,4 +260,33 @@ fn readme_presets_table_matches_the_catalogue() {
     let o = irsagen().args(["presets", "--markdown"]).output().unwrap();
     assert!(o.status.success());
     assert_eq!(String::from_utf8(o.stdout).unwrap(), expected);
+#[test]
+fn readme_shared_trust_example_renders_one_role_for_both_clusters() {
+    let t = tempfile::tempdir().unwrap();
+    std::fs::write(t.path().join("irsagen.yaml"), block(&readme(), "shared-trust")).unwrap();
+    run_in(
+        t.path(),
+        &["render", "--config", "irsagen.yaml", "--all", "--out-dir", "out"],
+    );
+    let trust = |c: &str| {
+        std::fs::read_to_string(t.path().join(format!("out/{c}/iam/ebs-csi-driver/trust-policy.json"))).unwrap()
+    };
+    assert_eq!(trust("blue"), trust("green"));
+    let v: serde_json::Value = serde_json::from_str(&trust("blue")).unwrap();
+    assert_eq!(v["Statement"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn readme_ack_example_renders_ack_resources() {
+    let cmds = commands(&block(&readme(), "ack"));
+    assert_eq!(cmds.len(), 2, "{cmds:?}");
+    assert!(cmds[1].starts_with("kubectl apply -f rendered/ack/"), "{cmds:?}");
+    let t = tempfile::tempdir().unwrap();
+    let words: Vec<&str> = cmds[0].split_whitespace().skip(1).collect();
+    run_in(t.path(), &words);
+    for p in ["role", "policy"] {
+        let f = t.path().join(format!("rendered/ack/ebs-csi-driver/{p}.yaml"));
+        assert!(f.is_file(), "{}", f.display());
+    }
+    assert!(!t.path().join("rendered/setup-irsa.sh").exists());
 }

@@ -4,6 +4,7 @@
 //! and with its own cluster name (so role ARNs never collide across tests), and deletes its
 //! namespaces at the end.
 
+mod ack;
 mod apply;
 mod cli;
 mod errors;

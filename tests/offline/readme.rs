@@ -260,6 +260,8 @@ fn readme_presets_table_matches_the_catalogue() {
     let o = irsagen().args(["presets", "--markdown"]).output().unwrap();
     assert!(o.status.success());
     assert_eq!(String::from_utf8(o.stdout).unwrap(), expected);
+}
+
 #[test]
 fn readme_shared_trust_example_renders_one_role_for_both_clusters() {
     let t = tempfile::tempdir().unwrap();

@@ -311,14 +311,15 @@ fn a_wide_resource_a_preset_parameter_would_narrow_names_the_set_flag() {
             .contains("arn:aws-cn:route53:::hostedzone/*")
     );
 
-    // Without the preset file lint says it could not check the rules.
+    // Without --presets-dir the built-in external-dns preset (the catalogue's) supplies the same
+    // narrowing rule, so the wide zone resource is still reported.
     let (code, v) = lint_json(&[out.to_str().unwrap()]);
     assert_eq!(code, 0);
     assert_eq!(
         findings(&v),
         [(
-            "preset-unknown".to_string(),
-            "info".to_string(),
+            "wide-resource".to_string(),
+            "warning".to_string(),
             "iam/external-dns/policy.json".to_string()
         )]
     );
@@ -565,7 +566,10 @@ fn every_built_in_preset_lints_without_errors_at_its_defaults() {
                 .as_array()
                 .unwrap()
                 .iter()
+                // Accepted (README, "irsagen lint"): wide resources a parameter would narrow, and
+                // karpenter's merged upstream document, which leaves under 10 % of IAM's size limit.
                 .filter(|f| !(f["rule"] == "wide-resource" && f["severity"] != "error"))
+                .filter(|f| !(name == "karpenter" && f["rule"] == "policy-size" && f["severity"] == "warning"))
                 .collect();
             assert!(unexpected.is_empty(), "{name} in {mode}: {unexpected:#?}");
             assert_eq!(code, 0, "{name} in {mode}");

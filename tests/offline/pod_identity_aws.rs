@@ -541,6 +541,11 @@ fn verify_agent_statuses_and_association_states() {
         let c = check(state(Some(ours(ROLE)), Some(status)));
         assert_eq!(c[0].status, Status::Fail, "{status}");
         assert!(c[0].detail.contains(status));
+        // In progress: try again later; anything else: look at the health issues.
+        let advice = c[0].advice.as_deref().unwrap_or_default();
+        let in_progress = matches!(status, "CREATING" | "UPDATING");
+        assert_eq!(advice.contains("run verify again"), in_progress, "{status}: {advice}");
+        assert_eq!(advice.contains("health issues"), !in_progress, "{status}: {advice}");
     }
     let c = check(state(Some(ours(ROLE)), None));
     assert_eq!(c[0].status, Status::Fail);

@@ -1,5 +1,5 @@
 //! A chart's values schema, derived from the pinned copy of its values.yaml that a preset names
-//! (`helm.valuesReference`, under reference/charts/<chart>/ with its SOURCE.md): the keys the
+//! (`helm.valuesReference`, under `reference/charts/<chart>/` with its SOURCE.md): the keys the
 //! chart reads, so rendered and user values with a key the chart does not have (a typo the chart
 //! would silently ignore) are refused. Nothing here knows a particular chart; what differs per
 //! chart is data in the preset.

@@ -210,6 +210,55 @@ impl Component {
     }
 }
 
+/// The ServiceAccount a preset's role trusts, with its overrides: one namespace for the
+/// ServiceAccount and the chart's release.
+fn service_account_of(loaded: &LoadedPreset, o: &PresetOverrides) -> Result<ServiceAccountRef> {
+    let p = &loaded.preset;
+    let field = |f: &str| format!("presets.{}.{f}", p.name);
+    let namespace = match (&o.namespace, &o.release_namespace) {
+        (Some(ns), Some(rel)) if ns != rel => {
+            return Err(Error::invalid(
+                field("releaseNamespace"),
+                rel,
+                format!(
+                    "must equal namespace `{ns}`: the chart runs the pod as {rel}/<serviceAccount> while the role would trust {ns}/<serviceAccount>; set only one of them"
+                ),
+            ));
+        }
+        (Some(ns), _) | (None, Some(ns)) => ns.clone(),
+        (None, None) => p.service_account.namespace.clone(),
+    };
+    rules::namespace(&field("namespace"), &namespace)?;
+    let sa_name = o
+        .service_account
+        .clone()
+        .unwrap_or_else(|| p.service_account.name.clone());
+    rules::object_name(&field("serviceAccount"), &sa_name)?;
+    Ok(ServiceAccountRef {
+        namespace: namespace.clone(),
+        name: sa_name,
+    })
+}
+
+/// The IAM role name of a preset's component: the override, or the name derived from the cluster
+/// and the ServiceAccount.
+fn role_name_of(ctx: &Context, loaded: &LoadedPreset, sa: &ServiceAccountRef, o: &PresetOverrides) -> Result<String> {
+    let role_name = match &o.role_name {
+        Some(r) => r.clone(),
+        None => names::role_name(&ctx.cluster, &sa.namespace, &sa.name),
+    };
+    rules::role_name(&format!("presets.{}.roleName", loaded.preset.name), &role_name)?;
+    Ok(role_name)
+}
+
+/// The role ARN a preset resolves to, without resolving the rest of the component: it depends
+/// on the ServiceAccount and role name only, so a preset whose required parameters are not given
+/// here (an unselected one, in `verify --kube` on a subset) still has one.
+pub fn role_arn(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Result<String> {
+    let sa = service_account_of(loaded, o)?;
+    Ok(ctx.iam_arn(&format!("role/{}", role_name_of(ctx, loaded, &sa, o)?)))
+}
+
 /// Resolves one preset with its overrides for the cluster in `ctx`.
 pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Result<Component> {
     let p = &loaded.preset;
@@ -239,29 +288,8 @@ pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Res
             "only applies to presets with a Helm chart",
         ));
     }
-    let namespace = match (&o.namespace, &o.release_namespace) {
-        (Some(ns), Some(rel)) if ns != rel => {
-            return Err(Error::invalid(
-                field("releaseNamespace"),
-                rel,
-                format!(
-                    "must equal namespace `{ns}`: the chart runs the pod as {rel}/<serviceAccount> while the role would trust {ns}/<serviceAccount>; set only one of them"
-                ),
-            ));
-        }
-        (Some(ns), _) | (None, Some(ns)) => ns.clone(),
-        (None, None) => p.service_account.namespace.clone(),
-    };
-    rules::namespace(&field("namespace"), &namespace)?;
-    let sa_name = o
-        .service_account
-        .clone()
-        .unwrap_or_else(|| p.service_account.name.clone());
-    rules::object_name(&field("serviceAccount"), &sa_name)?;
-    let service_account = ServiceAccountRef {
-        namespace: namespace.clone(),
-        name: sa_name,
-    };
+    let service_account = service_account_of(loaded, o)?;
+    let namespace = service_account.namespace.clone();
 
     let created_by = o.service_account_created_by.unwrap_or(p.service_account.created_by);
     if created_by == SaCreator::Helm && p.helm.is_none() {
@@ -293,11 +321,7 @@ pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Res
         ));
     }
 
-    let role_name = match &o.role_name {
-        Some(r) => r.clone(),
-        None => names::role_name(&ctx.cluster, &namespace, &service_account.name),
-    };
-    rules::role_name(&field("roleName"), &role_name)?;
+    let role_name = role_name_of(ctx, loaded, &service_account, o)?;
     check_mechanisms(p, identity_mode)?;
     let parameters = crate::parameters::resolve(
         &p.name,

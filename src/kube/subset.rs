@@ -39,8 +39,8 @@ pub fn owner(ctx: &Context, others: &Others, sa: &ServiceAccountRef, arn: &str) 
         };
         [o, &moved]
             .into_iter()
-            .filter_map(|o| component::resolve(ctx, preset, o).ok())
-            .any(|c| c.role_arn == arn)
+            .filter_map(|o| component::role_arn(ctx, preset, o).ok())
+            .any(|role| role == arn)
             .then(|| preset.preset.name.clone())
     })
 }

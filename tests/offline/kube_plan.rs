@@ -497,6 +497,18 @@ fn subset_verify_knows_the_other_presets_roles_and_still_flags_left_overs() {
         .as_deref(),
         Some("efs-csi-driver")
     );
+    // A preset with required parameters not given here (velero needs bucketNames) still owns
+    // its role: the role name does not depend on them.
+    assert_eq!(
+        subset::owner(
+            ctx,
+            &others,
+            &r("velero", "velero-server"),
+            &arn("velero", "velero-server")
+        )
+        .as_deref(),
+        Some("velero")
+    );
     // An irsagen role name of this cluster that no preset accounts for: a left-over.
     assert_eq!(
         subset::owner(ctx, &others, &r("kube-system", "stale"), &arn("old", "thing")),

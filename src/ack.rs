@@ -182,12 +182,6 @@ fn to_yaml<T: Serialize>(path: &str, header: &str, v: &T) -> Result<String> {
 }
 
 /// The managed policies the role gets: the preset's own, then `extraPolicyArns`.
-fn policy_arns(c: &Component) -> Vec<String> {
-    std::iter::once(c.policy_arn.clone())
-        .chain(c.extra_policy_arns.iter().cloned())
-        .collect()
-}
-
 /// Refuses what the pinned CRDs cannot express, naming the field.
 fn expressible(c: &Component) -> Result<()> {
     if c.trust_policy.is_none() {
@@ -234,7 +228,7 @@ fn component_artifacts(
         spec: RoleSpec {
             name: c.role_name.clone(),
             assume_role_policy_document: serde_saphyr::LitString(trust),
-            policies: policy_arns(c),
+            policies: c.policy_arns.clone(),
             tags: tags(&c.tags),
         },
     };
@@ -246,8 +240,11 @@ fn component_artifacts(
             &role,
         )?,
     );
-    // Two presets may share one policy (same name, same document): one object, not two.
-    if seen_policies.insert((c.service_account.namespace.clone(), object_name(&c.policy_name))) {
+    // Two presets may share one policy (same name, same document): one object, not two. An AWS
+    // managed policy is AWS's: no Policy object (the Role lists its ARN).
+    if c.aws_managed.is_none()
+        && seen_policies.insert((c.service_account.namespace.clone(), object_name(&c.policy_name)))
+    {
         let path = layout::policy(&c.preset);
         let policy = Resource {
             api_version: IAM_API,
@@ -508,10 +505,10 @@ fn check_model(doc: &Value, kind: &str, bundle: &Bundle, c: &Component) -> std::
                     c.role_name, c.preset
                 ));
             }
-            if spec["policies"] != json!(policy_arns(c)) || spec["tags"] != tag_list(&c.tags) {
+            if spec["policies"] != json!(c.policy_arns.clone()) || spec["tags"] != tag_list(&c.tags) {
                 return Err(format!(
                     "must attach {} and carry the role's tags",
-                    policy_arns(c).join(", ")
+                    c.policy_arns.clone().join(", ")
                 ));
             }
         }

@@ -263,3 +263,28 @@ fn a_fleet_renders_in_ack_format_too() {
         );
     }
 }
+
+#[test]
+fn an_aws_managed_preset_has_a_role_listing_the_managed_arns_and_no_policy_object() {
+    let ctx = Context::new(&guide_inputs()).unwrap();
+    let selection = vec![("amazon-vpc-cni".to_string(), PresetOverrides::default())];
+    let b = Renderer::new(None, None)
+        .unwrap()
+        .with_format(Format::Ack)
+        .render(&ctx, &selection)
+        .unwrap();
+    let paths: Vec<String> = b.artifacts.iter().map(|a| a.path.clone()).collect();
+    assert!(
+        !paths.iter().any(|p| p.ends_with("ack/amazon-vpc-cni/policy.yaml")),
+        "{paths:?}"
+    );
+    let role = b
+        .artifacts
+        .iter()
+        .find(|a| a.path.ends_with("ack/amazon-vpc-cni/role.yaml"))
+        .expect("role.yaml");
+    assert_eq!(
+        yaml(&role.content)["spec"]["policies"],
+        serde_json::json!(["arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"])
+    );
+}

@@ -634,6 +634,21 @@ fn policy_choice(
     )]);
     variants.extend(p.policy.variants.iter().map(|(k, v)| (k.clone(), v.about.clone())));
     let kind = preset_policy::kind(loaded, o.policy)?;
+    if kind == PolicyKind::AwsManaged {
+        if let Some(param) = preset_policy::extensions_set(loaded, parameters).first() {
+            return Err(Error::invalid(
+                format!("presets.{}.{param}", p.name),
+                match &parameters[*param] {
+                    ParamValue::One(v) => v.clone(),
+                    ParamValue::Many(v) => v.join(","),
+                },
+                format!(
+                    "adds statements to the customer managed policy, but the component attaches AWS managed policies (`policy: aws-managed`), which cannot be extended; set `{}.policy=document` or leave `{param}` out",
+                    p.name
+                ),
+            ));
+        }
+    }
     let picked = preset_policy::pick_version(loaded, o.version.as_deref())?;
     let aws_managed_arns = match kind {
         PolicyKind::AwsManaged => preset_policy::aws_managed_arns(loaded, ctx.partition.as_str()),

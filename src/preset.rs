@@ -146,6 +146,29 @@ pub struct PresetPolicy {
     /// Wide `Resource` elements replaced when an optional parameter is set.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub narrow: Vec<PolicyNarrow>,
+    /// Statements added to the document when an optional parameter is set (the KMS grants a
+    /// customer managed key needs), each from its own upstream document.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extend: Vec<PolicyExtension>,
+}
+
+/// Statements of an upstream document appended to a preset's policy when a parameter is set.
+/// Upstream publishes such additions as separate documents ("if you use a custom KMS key, also
+/// attach ..."); irsagen appends their statements to the one customer managed policy, so the
+/// role still has one policy per preset and the addition is reviewed in the same file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PolicyExtension {
+    /// The parameter that, when set, adds the statements.
+    pub parameter: String,
+    /// Path of the JSON document whose statements are added, relative to the presets folder.
+    pub document_file: String,
+    /// Where that document comes from.
+    pub source: PolicySource,
+    /// Its literal text replaced at render time, as the policy's own `substitute`; one of them
+    /// must use `{<parameter>}` (an addition that does not name the resources the parameter
+    /// gives would grant on upstream's example ARN).
+    pub substitute: BTreeMap<String, String>,
 }
 
 /// What a role gets: the preset's document as a customer managed policy, or AWS managed ones.
@@ -387,6 +410,8 @@ pub struct LoadedPreset {
     pub versions: Vec<LoadedVersion>,
     /// The documents of its `policy.variants`, parsed, by variant name.
     pub variant_documents: BTreeMap<String, serde_json::Value>,
+    /// The documents of its `policy.extend`, parsed, in the same order.
+    pub extensions: Vec<serde_json::Value>,
     /// Where it was loaded from (`embedded` or a path), for messages and `presets show`.
     pub origin: String,
     /// The chart's values reference (`helm.valuesReference`), for chart presets.
@@ -813,6 +838,53 @@ fn load_one(
             ));
         }
     }
+    let mut extensions = Vec::new();
+    for (i, x) in pol.extend.iter().enumerate() {
+        let field = format!("{origin}: policy.extend[{i}]");
+        match preset.parameters.get(&x.parameter) {
+            None => {
+                return Err(Error::invalid(
+                    format!("{field}.parameter"),
+                    &x.parameter,
+                    "is not a declared parameter",
+                ));
+            }
+            Some(d) if d.required => {
+                return Err(Error::invalid(
+                    format!("{field}.parameter"),
+                    &x.parameter,
+                    "is a required parameter; statements every component gets belong in the policy document itself",
+                ));
+            }
+            Some(_) => {}
+        }
+        let (text, doc) = parse_doc(&format!("policy.extend[{i}].documentFile"), &x.document_file)?;
+        for (from, to) in &x.substitute {
+            let f = format!("{field}.substitute.{from}");
+            if from.is_empty() || !text.contains(from.as_str()) {
+                return Err(Error::invalid(
+                    &f,
+                    from,
+                    format!(
+                        "does not occur in `{}`; substitute replaces literal text of the document",
+                        x.document_file
+                    ),
+                ));
+            }
+            declared(f, to)?;
+        }
+        let placeholder = format!("{{{}}}", x.parameter);
+        if !x.substitute.values().any(|to| to.contains(&placeholder)) {
+            return Err(Error::invalid(
+                format!("{field}.substitute"),
+                x.substitute.values().cloned().collect::<Vec<_>>().join(", "),
+                format!(
+                    "must use `{placeholder}` in one replacement, so the added statements name the resources the parameter gives"
+                ),
+            ));
+        }
+        extensions.push(doc);
+    }
     let document = document.map(|(_, d)| d);
     let mut variant_documents = BTreeMap::new();
     for (name, v) in &preset.policy.variants {
@@ -850,6 +922,7 @@ fn load_one(
         document,
         versions,
         variant_documents,
+        extensions,
         origin,
         chart_values,
     })
@@ -1020,6 +1093,12 @@ pub fn describe(p: &LoadedPreset) -> String {
             ));
             for n in pr.policy.narrow.iter().filter(|n| n.parameter == *name) {
                 s.push_str(&format!("      narrows Resource {} to {}\n", n.resource, n.to));
+            }
+            for x in pr.policy.extend.iter().filter(|x| x.parameter == *name) {
+                s.push_str(&format!(
+                    "      adds the statements of {} ({} {} {}, commit {})\n",
+                    x.document_file, x.source.document, x.source.repository, x.source.path, x.source.commit
+                ));
             }
         }
     }

@@ -333,11 +333,50 @@ pub fn aws_managed_arns(loaded: &LoadedPreset, partition: &str) -> Vec<String> {
         .collect()
 }
 
-/// The document with the preset's `substitute` then `narrow` applied.
+/// The document with the preset's `substitute` then `narrow` applied, then the statements of
+/// each `extend` whose parameter is set appended (after their own `substitute`).
 pub fn render(doc: &Value, loaded: &LoadedPreset, vars: &Vars<'_>) -> Result<Value> {
     let pol = &loaded.preset.policy;
     let doc = substitute(doc, &pol.substitute, vars)?;
-    narrow(&doc, &pol.narrow, vars)
+    let mut doc = narrow(&doc, &pol.narrow, vars)?;
+    for (x, xdoc) in pol.extend.iter().zip(&loaded.extensions) {
+        if vars.params.contains_key(&x.parameter) {
+            let added = substitute(xdoc, &x.substitute, vars)?;
+            append_statements(&mut doc, &added);
+        }
+    }
+    Ok(doc)
+}
+
+/// The statements of `doc`, a one-object `Statement` read as a one-element list (legal IAM).
+fn statements(doc: &Value) -> Vec<Value> {
+    match doc.get("Statement") {
+        Some(Value::Array(a)) => a.clone(),
+        Some(s @ Value::Object(_)) => vec![s.clone()],
+        _ => Vec::new(),
+    }
+}
+
+/// `added`'s statements appended to `doc`'s (which becomes a list if it was one object).
+fn append_statements(doc: &mut Value, added: &Value) {
+    let mut all = statements(doc);
+    all.extend(statements(added));
+    if let Some(o) = doc.as_object_mut() {
+        o.insert("Statement".to_string(), Value::Array(all));
+    }
+}
+
+/// The `extend` parameters of a preset that are set: their statements go in the customer
+/// managed document, so a component that attaches AWS managed policies instead cannot have them.
+pub fn extensions_set<'a>(loaded: &'a LoadedPreset, params: &BTreeMap<String, ParamValue>) -> Vec<&'a str> {
+    loaded
+        .preset
+        .policy
+        .extend
+        .iter()
+        .filter(|x| params.contains_key(&x.parameter))
+        .map(|x| x.parameter.as_str())
+        .collect()
 }
 
 /// The narrowings left undone in `doc`: each whose parameter is not set and whose wide

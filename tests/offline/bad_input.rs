@@ -95,9 +95,9 @@ fn each_invalid_field_is_refused_and_named() {
     );
     // A name that is no field may be a parameter; the preset has none, so both lists are shown.
     refused(
-        &["--set", "ebs-csi-driver.bogus=1"],
+        &["--set", "efs-csi-driver.bogus=1"],
         &[
-            "presets.ebs-csi-driver `bogus`: is neither a field nor a parameter; preset `ebs-csi-driver` has no parameters; fields: namespace,",
+            "presets.efs-csi-driver `bogus`: is neither a field nor a parameter; preset `efs-csi-driver` has no parameters; fields: namespace,",
         ],
     );
     refused(&["--set", "ebs-csi-driver.bogus-x=1"], &["unknown field `bogus-x`"]);

@@ -50,6 +50,7 @@ fn document_files(p: &irsagen::preset::Preset) -> Vec<String> {
         .cloned()
         .chain(pol.versions.iter().map(|v| v.document_file.clone()))
         .chain(pol.variants.values().map(|v| v.document_file.clone()))
+        .chain(pol.extend.iter().map(|x| x.document_file.clone()))
         .collect()
 }
 
@@ -67,8 +68,9 @@ fn every_pinned_policy_file_is_the_upstream_text_its_source_row_names() {
             r.hash
         );
     }
-    // The ten catalogue documents are pinned (the guide's three have their own checks).
-    assert_eq!(rows.len(), 10, "{:?}", rows.iter().map(|r| &r.file).collect::<Vec<_>>());
+    // The ten catalogue documents and EBS's KMS addition are pinned (the guide's three have their
+    // own checks).
+    assert_eq!(rows.len(), 11, "{:?}", rows.iter().map(|r| &r.file).collect::<Vec<_>>());
 }
 
 #[test]
@@ -555,4 +557,36 @@ fn chart_values_references_are_the_copies_their_source_md_pins() {
         .collect();
     charts.sort();
     assert_eq!(checked, charts, "a reference no preset uses, or a preset without one");
+}
+
+/// EBS's `kmsKeyArns` appends upstream's KMS statements on the given keys; without it the guide's
+/// document stands (its snapshot), and the extended bundle still passes the render checks.
+#[test]
+fn ebs_kms_key_arns_add_upstreams_kms_statements_on_those_keys_only() {
+    let plain = policy_of(&with_params("ebs-csi-driver", &[]), "ebs-csi-driver");
+    let keys = [
+        "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        "arn:aws:kms:us-east-1:123456789012:key/mrk-0123456789abcdef0123456789abcdef",
+    ];
+    let b = with_params("ebs-csi-driver", &[("kmsKeyArns", &keys.join(","))]);
+    irsagen::bundle_check::Checker::new().check(&b).unwrap();
+    let d = policy_of(&b, "ebs-csi-driver");
+    let (old, new) = (
+        plain["Statement"].as_array().unwrap(),
+        d["Statement"].as_array().unwrap(),
+    );
+    assert_eq!(new.len(), old.len() + 2);
+    assert_eq!(new[..old.len()], old[..]);
+    assert!(!plain.to_string().contains("kms:"));
+    let grants = &new[old.len()];
+    assert_eq!(
+        grants["Action"],
+        Value::from(vec!["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"])
+    );
+    assert_eq!(grants["Condition"]["Bool"]["kms:GrantIsForAWSResource"], "true");
+    for s in &new[old.len()..] {
+        assert_eq!(s["Resource"], Value::from(keys.to_vec()));
+    }
+    let c = b.components.iter().find(|c| c.preset == "ebs-csi-driver").unwrap();
+    assert_eq!(c.policy_name, "AmazonEKS_EBS_CSI_Driver_Policy-smallest-cluster");
 }

@@ -734,3 +734,130 @@ fn a_variant_document_is_substituted_too() {
     );
     assert!(out.contains("DemoReadOnly-smallest-cluster"), "{out}");
 }
+
+/// An upstream addition (a custom KMS key's statements) in its own file, with a placeholder.
+const KMS: &str = r#"{"Version":"2012-10-17","Statement":[
+  {"Effect":"Allow","Action":["kms:CreateGrant"],"Resource":["custom-key-arn"],"Condition":{"Bool":{"kms:GrantIsForAWSResource":"true"}}},
+  {"Effect":"Allow","Action":["kms:Decrypt"],"Resource":["custom-key-arn"]}
+]}"#;
+
+/// The demo preset with an optional `kmsKeyArns` parameter and an `extend` entry using it;
+/// `edit` is applied to the YAML (from, to) before it is written back.
+fn demo_with_extension(dir: &Path, edit: Option<(&str, &str)>) {
+    demo_presets(
+        dir,
+        &format!(
+            "  extend:\n    - parameter: kmsKeyArns\n      documentFile: policies/demo/kms.json\n      substitute: {{custom-key-arn: \"{{kmsKeyArns}}\"}}\n      source: {SOURCE}\n  awsManaged:\n    arns: [policy/AmazonS3ReadOnlyAccess]\n    source: {SOURCE}\n"
+        ),
+    );
+    std::fs::write(dir.join("policies/demo/kms.json"), KMS).unwrap();
+    let p = dir.join("demo.yaml");
+    let mut yaml = std::fs::read_to_string(&p).unwrap().replacen(
+        "parameters:\n",
+        "parameters:\n  kmsKeyArns:\n    type: list\n    format: kms-key-arn\n    example: arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab\n    about: keys the volumes are encrypted with\n",
+        1,
+    );
+    if let Some((from, to)) = edit {
+        assert!(yaml.contains(from), "{from} not in {yaml}");
+        yaml = yaml.replacen(from, to, 1);
+    }
+    std::fs::write(&p, yaml).unwrap();
+}
+
+const KEY_A: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+const KEY_B: &str = "arn:aws:kms:us-east-1:111122223333:key/mrk-0123456789abcdef0123456789abcdef";
+
+#[test]
+fn extend_appends_upstreams_statements_only_when_its_parameter_is_set() {
+    let dir = tempfile::tempdir().unwrap();
+    demo_with_extension(dir.path(), None);
+    let (code, plain, err) = render_demo(dir.path(), &["--set", "demo.bucketNames=b-1"]);
+    assert_eq!(code, Some(0), "{err}");
+    let plain = policy(&plain);
+    assert_eq!(plain["Statement"].as_array().unwrap().len(), 3, "{plain}");
+    assert!(!plain.to_string().contains("kms:"), "{plain}");
+
+    let keys = format!("demo.kmsKeyArns={KEY_A},{KEY_B}");
+    let (code, out, err) = render_demo(dir.path(), &["--set", "demo.bucketNames=b-1", "--set", &keys]);
+    assert_eq!(code, Some(0), "{err}");
+    let doc = policy(&out);
+    let st = doc["Statement"].as_array().unwrap();
+    // The preset's own statements first, unchanged; then upstream's two, on the given keys only.
+    assert_eq!(st[..3], plain["Statement"].as_array().unwrap()[..]);
+    assert_eq!(st.len(), 5, "{doc}");
+    for s in &st[3..] {
+        assert_eq!(s["Resource"], serde_json::json!([KEY_A, KEY_B]), "{doc}");
+    }
+    assert_eq!(st[3]["Condition"]["Bool"]["kms:GrantIsForAWSResource"], "true");
+    assert_eq!(st[4]["Action"], serde_json::json!(["kms:Decrypt"]));
+    // A document made for this cluster's keys: a per-cluster policy name.
+    assert!(out.contains("DemoPolicy-smallest-cluster"), "{out}");
+    let (code, show, err) = presets_cmd(dir.path(), &["show", "demo"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(show.contains("      adds the statements of policies/demo/kms.json (a test https://example.com/r p.json, commit 0123456789abcdef0123456789abcdef01234567)"), "{show}");
+}
+
+#[test]
+fn extend_with_aws_managed_policies_is_refused_naming_the_parameter() {
+    let dir = tempfile::tempdir().unwrap();
+    demo_with_extension(dir.path(), None);
+    let keys = format!("demo.kmsKeyArns={KEY_A}");
+    let (code, out, err) = render_demo(
+        dir.path(),
+        &[
+            "--set",
+            "demo.bucketNames=b-1",
+            "--set",
+            "demo.policy=aws-managed",
+            "--set",
+            &keys,
+        ],
+    );
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(err.contains(&format!("presets.demo.kmsKeyArns `{KEY_A}`")), "{err}");
+    assert!(err.contains("cannot be extended"), "{err}");
+    // Without the parameter the AWS managed choice renders.
+    let (code, _, err) = render_demo(
+        dir.path(),
+        &["--set", "demo.bucketNames=b-1", "--set", "demo.policy=aws-managed"],
+    );
+    assert_eq!(code, Some(0), "{err}");
+}
+
+#[test]
+fn bad_extend_entries_name_the_file_and_the_field() {
+    for (from, to, expect) in [
+        (
+            "parameter: kmsKeyArns",
+            "parameter: keys",
+            "policy.extend[0].parameter `keys`: is not a declared parameter",
+        ),
+        (
+            "    about: keys the volumes are encrypted with\n",
+            "    about: keys the volumes are encrypted with\n    required: true\n",
+            "policy.extend[0].parameter `kmsKeyArns`: is a required parameter",
+        ),
+        (
+            "{custom-key-arn:",
+            "{custom-kee:",
+            "policy.extend[0].substitute.custom-kee `custom-kee`: does not occur in `policies/demo/kms.json`",
+        ),
+        (
+            "\"{kmsKeyArns}\"}",
+            "\"{bucketNames}\"}",
+            "policy.extend[0].substitute `{bucketNames}`: must use `{kmsKeyArns}`",
+        ),
+        (
+            "documentFile: policies/demo/kms.json",
+            "documentFile: ../kms.json",
+            "policy.extend[0].documentFile",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        demo_with_extension(dir.path(), Some((from, to)));
+        let (code, _, err) = render_demo(dir.path(), &["--set", "demo.bucketNames=b-1"]);
+        assert_eq!(code, Some(2), "{from} -> {to}: {err}");
+        assert!(err.contains("demo.yaml"), "{err}");
+        assert!(err.contains(expect), "{expect}\n{err}");
+    }
+}

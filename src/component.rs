@@ -172,6 +172,8 @@ pub struct Component {
     pub install_kustomize: Option<String>,
     /// How the component is installed (`installSource`), for presets with an install step.
     pub install: Option<Install>,
+    /// The preset's `mechanisms.podIdentity.minVersion`, compared with the install's version.
+    pub pod_identity_min_version: Option<String>,
     /// Deployment whose `serviceAccountName` is patched.
     pub controller_patch: Option<String>,
     /// Name of the test pod that runs as the ServiceAccount.
@@ -184,14 +186,36 @@ impl Component {
         self.identity_mode.uses(m)
     }
 
-    /// A warning for the user, when this binding is looser than irsagen's default.
-    pub fn warning(&self) -> Option<String> {
-        (self.uses(Mechanism::PodIdentity) && self.pod_identity_trust == PodIdentityTrust::Unscoped).then(|| {
-            format!(
+    /// Warnings for the user: this binding is looser than irsagen's default, or its install
+    /// source installs a controller too old to read EKS Pod Identity credentials.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.uses(Mechanism::PodIdentity) && self.pod_identity_trust == PodIdentityTrust::Unscoped {
+            out.push(format!(
                 "preset {}: role {} trusts EKS Pod Identity of every cluster in the account (podIdentityTrust: unscoped); any Pod Identity association in the account can use it",
                 self.preset, self.role_name
-            )
-        })
+            ));
+        }
+        if let (true, Some(min), Some(i)) = (
+            self.uses(Mechanism::PodIdentity),
+            self.pod_identity_min_version.as_deref(),
+            self.install.as_ref(),
+        ) {
+            if let Some(v) = i.version.as_deref() {
+                let older = crate::preset_policy::parse_version(v) < crate::preset_policy::parse_version(min);
+                if older {
+                    out.push(format!(
+                        "preset {}: installSource `{}` installs {v} ({}), older than {min}, the first version that reads EKS Pod Identity credentials; its pods would not get role {}. Use `--set {}.installSource=addon` (or a ref of a newer release)",
+                        self.preset,
+                        i.source,
+                        i.kustomize.as_deref().unwrap_or_default(),
+                        self.role_name,
+                        self.preset
+                    ));
+                }
+            }
+        }
+        out
     }
 
     /// The ServiceAccount annotations this binding needs: IRSA's role-arn annotation, or none in
@@ -502,6 +526,11 @@ pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Res
         addon: p.addon.as_ref().map(|a| a.name.clone()).or(by_addon),
         install_kustomize: install.as_ref().and_then(|i| i.kustomize.clone()),
         install,
+        pod_identity_min_version: p
+            .mechanisms
+            .as_ref()
+            .and_then(|m| m.pod_identity.as_ref())
+            .map(|pi| pi.min_version.clone()),
     })
 }
 

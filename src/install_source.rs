@@ -22,6 +22,8 @@ pub struct Install {
     pub from_github: bool,
     /// The preset's pinned overlay, for the README's explanation of the other choices.
     pub default_kustomize: String,
+    /// The controller version installed, when known (the pinned overlay's `kustomizeVersion`).
+    pub version: Option<String>,
 }
 
 /// Resolves `value` (None = `guide`) against the preset's install step; `field` names the
@@ -45,9 +47,13 @@ pub fn resolve(field: &str, preset: Option<&PresetInstall>, value: Option<&str>)
         kustomize: Some(kustomize),
         addon: None,
         default_kustomize: p.kustomize.clone(),
+        version: None,
     };
     if v == "guide" {
-        return Ok(Some(kustomize_install(p.kustomize.clone())));
+        return Ok(Some(Install {
+            version: p.kustomize_version.clone(),
+            ..kustomize_install(p.kustomize.clone())
+        }));
     }
     if v == "addon" {
         let Some(addon) = &p.addon else {
@@ -59,6 +65,7 @@ pub fn resolve(field: &str, preset: Option<&PresetInstall>, value: Option<&str>)
             addon: Some(addon.clone()),
             from_github: false,
             default_kustomize: p.kustomize.clone(),
+            version: None,
         }));
     }
     if let Some(git_ref) = v.strip_prefix("ref:") {
@@ -104,6 +111,7 @@ mod tests {
         PresetInstall {
             kustomize: "github.com/o/r/overlays/stable/?ref=release-1.7".into(),
             addon: Some("aws-efs-csi-driver".into()),
+            kustomize_version: Some("v1.7.0".into()),
         }
     }
 
@@ -187,6 +195,7 @@ mod tests {
         let no_ref = PresetInstall {
             kustomize: "github.com/o/r/overlays/stable".into(),
             addon: None,
+            kustomize_version: None,
         };
         let e = resolve("f", Some(&no_ref), Some("ref:v2")).unwrap_err().to_string();
         assert!(e.contains("no `?ref=`"), "{e}");

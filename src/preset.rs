@@ -79,15 +79,13 @@ pub struct PodIdentitySupport {
 }
 
 impl Preset {
-    /// Whether the component can get its role through `m`, as the preset declares it.
-    ///
-    /// A preset without `mechanisms` is not checked: the guide's three presets render in every
-    /// mode today (their Pod Identity output is snapshotted) and do not yet declare the minimum
-    /// versions, which need a source each. Once they do, `None` here means IRSA only.
+    /// Whether the component can get its role through `m`, as the preset declares it. Without
+    /// `mechanisms`, IRSA only: Pod Identity needs a controller whose SDK reads the agent, and a
+    /// preset claims that only with a cited minimum version.
     pub fn supports(&self, m: crate::identity::Mechanism) -> bool {
         use crate::identity::Mechanism;
         match (&self.mechanisms, m) {
-            (None, _) => true,
+            (None, m) => m == Mechanism::Irsa,
             (Some(ms), Mechanism::Irsa) => ms.irsa.is_some(),
             (Some(ms), Mechanism::PodIdentity) => ms.pod_identity.is_some(),
         }
@@ -386,6 +384,10 @@ pub struct PresetInstall {
     pub kustomize: String,
     /// EKS addon that can install the component instead (`installSource: addon`).
     pub addon: Option<String>,
+    /// The controller version the pinned overlay installs, compared with
+    /// `mechanisms.podIdentity.minVersion` (an overlay at another ref has no known version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kustomize_version: Option<String>,
 }
 
 /// A workload whose `serviceAccountName` irsagen patches.
@@ -604,6 +606,15 @@ fn load_one(
     };
     if let Some(a) = &preset.addon {
         rules::namespace(&format!("{origin}: addon.name"), &a.name)?;
+    }
+    if let Some(v) = preset.install.as_ref().and_then(|i| i.kustomize_version.as_ref()) {
+        if crate::preset_policy::parse_version(v).is_none() {
+            return Err(Error::invalid(
+                format!("{origin}: install.kustomizeVersion"),
+                v,
+                "must be a version `vMAJOR.MINOR.PATCH` (the `v` is optional), e.g. `v1.7.0`",
+            ));
+        }
     }
     let parse_doc = |field: &str, rel: &str| -> Result<(String, serde_json::Value)> {
         if let Some(rule) = safe_fs::plain_relative_path(rel) {
@@ -931,7 +942,7 @@ fn load_one(
 /// `irsa`, `pod-identity (from vX: source)` as the preset declares them.
 pub fn mechanisms_line(pr: &Preset) -> String {
     let Some(m) = &pr.mechanisms else {
-        return "not declared (all modes)".to_string();
+        return "irsa (not declared: IRSA only)".to_string();
     };
     let mut out = Vec::new();
     if m.irsa.is_some() {

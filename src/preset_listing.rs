@@ -8,7 +8,7 @@ use crate::preset::{Catalog, LoadedPreset, PolicyKind, Preset};
 /// declared)` for a preset without `mechanisms`.
 pub fn mechanisms_short(p: &Preset) -> String {
     let Some(m) = &p.mechanisms else {
-        return "not declared (all modes)".to_string();
+        return "irsa (not declared: IRSA only)".to_string();
     };
     let mut out = Vec::new();
     if m.irsa.is_some() {

@@ -66,7 +66,7 @@ fn bundle_as(args: &InputArgs, for_eksctl: bool, format: irsagen::ack::Format) -
         .with_format(format)
         .render(&ctx, &selection)?;
     // On stderr, so a render to stdout stays the files alone.
-    for w in bundle.components.iter().filter_map(|c| c.warning()) {
+    for w in bundle.components.iter().flat_map(|c| c.warnings()) {
         eprintln!("warning: {w}");
     }
     Ok((bundle, aws_opts))

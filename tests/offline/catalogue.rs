@@ -155,10 +155,19 @@ fn every_preset_renders_and_checks_in_each_mechanism_it_supports() {
             seen.push(format!("{name}/{mode}"));
         }
     }
-    // 16 presets in IRSA; Pod Identity (and both) for the six catalogue presets that cite a minimum
-    // version, and for the guide's three, which declare no mechanisms and render in every mode as before.
+    // 16 presets in IRSA; Pod Identity (and both) for the nine that cite a minimum version: the
+    // guide's three and six of the catalogue's.
     assert_eq!(seen.iter().filter(|s| s.ends_with("/irsa")).count(), 16, "{seen:?}");
+    assert_eq!(
+        seen.iter().filter(|s| s.ends_with("/pod-identity")).count(),
+        9,
+        "{seen:?}"
+    );
+    assert_eq!(seen.iter().filter(|s| s.ends_with("/both")).count(), 9, "{seen:?}");
     for pi in [
+        "cluster-autoscaler",
+        "ebs-csi-driver",
+        "efs-csi-driver",
         "adot-collector",
         "amazon-cloudwatch-observability",
         "amazon-vpc-cni",
@@ -589,4 +598,34 @@ fn ebs_kms_key_arns_add_upstreams_kms_statements_on_those_keys_only() {
     }
     let c = b.components.iter().find(|c| c.preset == "ebs-csi-driver").unwrap();
     assert_eq!(c.policy_name, "AmazonEKS_EBS_CSI_Driver_Policy-smallest-cluster");
+}
+
+/// EFS's default install source is the guide's release-1.7 overlay, older than the first driver
+/// that reads Pod Identity credentials (v2.0.5): rendering it with Pod Identity warns and names the
+/// fix; the addon, or IRSA, does not.
+#[test]
+fn efs_with_pod_identity_and_the_guides_overlay_warns_that_the_driver_is_too_old() {
+    let efs = |mode: IdentityMode, source: Option<&str>| {
+        let catalog = Catalog::embedded().unwrap();
+        let mut o = example_overrides(&catalog.get("efs-csi-driver").unwrap().preset, mode);
+        o.install_source = source.map(str::to_string);
+        let b = render(&guide_inputs(), &[("efs-csi-driver".into(), o)]).unwrap();
+        b.components[0].warnings()
+    };
+    for mode in [IdentityMode::PodIdentity, IdentityMode::Both] {
+        let w = efs(mode, None);
+        assert_eq!(w.len(), 1, "{w:?}");
+        for needle in [
+            "preset efs-csi-driver: installSource `guide` installs v1.7.0",
+            "?ref=release-1.7",
+            "older than v2.0.5",
+            "--set efs-csi-driver.installSource=addon",
+        ] {
+            assert!(w[0].contains(needle), "{needle}: {w:?}");
+        }
+        assert!(efs(mode, Some("addon")).is_empty());
+        // Another ref's version is unknown: no claim either way.
+        assert!(efs(mode, Some("ref:release-2.1")).is_empty());
+    }
+    assert!(efs(IdentityMode::Irsa, None).is_empty());
 }

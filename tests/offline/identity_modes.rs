@@ -153,7 +153,7 @@ fn unscoped_trust_keeps_only_the_account_and_warns() {
         t["Statement"][0]["Condition"],
         json!({"StringEquals": {"aws:SourceAccount": "123456789012"}})
     );
-    assert!(b.components[0].warning().unwrap().contains("unscoped"));
+    assert!(b.components[0].warnings()[0].contains("unscoped"));
     let cfg = yaml(&b, "eksctl/cluster-config.yaml");
     assert_eq!(
         cfg["iam"]["podIdentityAssociations"][0]["disableSessionTags"],

@@ -250,6 +250,34 @@ fn an_undeclared_mechanism_is_refused() {
     );
 }
 
+/// A preset that declares no `mechanisms` is IRSA only: Pod Identity is claimed only with a cited
+/// minimum version.
+#[test]
+fn a_preset_without_mechanisms_is_irsa_only() {
+    let dir = tempfile::tempdir().unwrap();
+    demo_presets(dir.path(), "");
+    let yaml = std::fs::read_to_string(dir.path().join("demo.yaml")).unwrap();
+    let undeclared = yaml.replace(
+        "mechanisms:\n  irsa: {}\n  podIdentity: {minVersion: v1.2.0, source: \"test: the SDK of v1.2.0\"}\n",
+        "",
+    );
+    assert_ne!(undeclared, yaml);
+    std::fs::write(dir.path().join("demo.yaml"), undeclared).unwrap();
+    for mode in ["pod-identity", "both"] {
+        let (code, _, err) = render_demo(dir.path(), &["--set", "demo.bucketNames=b-1", "--mode", mode]);
+        assert_eq!(code, Some(2), "{mode}: {err}");
+        assert!(
+            err.contains(&format!("invalid presets.demo.identityMode `{mode}`: preset `demo` does not declare support for EKS Pod Identity; it supports: irsa")),
+            "{err}"
+        );
+    }
+    let (code, _, err) = render_demo(dir.path(), &["--set", "demo.bucketNames=b-1", "--mode", "irsa"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, out, err) = presets_cmd(dir.path(), &["show", "demo"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("Mechanisms      irsa (not declared: IRSA only)"), "{out}");
+}
+
 /// The config file takes lists as YAML lists; version, policy and parameters are recorded in the
 /// manifest, and the folder renders again from it (`apply --from`).
 #[test]

@@ -647,7 +647,8 @@ fn bad_extra_policy_arns_are_refused_with_field_value_and_rule() {
     for (bad, rule) in [
         (format!("arn:aws:iam::aws:policy/{name128}n"), "name 1-128"),
         (
-            format!("arn:aws:iam::210987654321:policy/{path512}p/name"),
+            // IAM path `/` + 511 + `/`: one past the limit.
+            format!("arn:aws:iam::210987654321:policy/{}/name", "p".repeat(511)),
             "path at most 512",
         ),
         (

@@ -108,7 +108,17 @@ impl Templates {
         let mut sources: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
         collect_embedded(&EMBEDDED, &mut sources);
         if let Some(dir) = dir {
-            collect_dir(dir, dir, &mut sources)?;
+            let mut overrides = std::collections::BTreeMap::new();
+            collect_dir(dir, dir, &mut overrides)?;
+            if let Some((id, now)) = RETIRED.iter().find(|(id, _)| overrides.contains_key(*id)) {
+                // Loaded but never rendered, a user's changes to it would be lost without a word.
+                return Err(Error::invalid(
+                    "--templates-dir",
+                    dir.join(format!("{id}.j2")).display().to_string(),
+                    format!("overrides template `{id}`, which irsagen no longer renders; {now}"),
+                ));
+            }
+            sources.extend(overrides);
         }
         for (id, source) in sources {
             env.add_template_owned(id.clone(), source)
@@ -163,6 +173,13 @@ fn collect_embedded(dir: &Dir<'static>, out: &mut std::collections::BTreeMap<Str
         collect_embedded(sub, out);
     }
 }
+
+/// Template ids irsagen rendered once and no longer does, with what replaced them: an override of
+/// one is refused rather than silently ignored.
+const RETIRED: &[(&str, &str)] = &[(
+    "helm/cluster-autoscaler-values.yaml",
+    "the chart's values are now `helm/cluster-autoscaler-values-body.yaml` (the body under the chart's keys; irsagen wraps it for the umbrella or standalone layout)",
+)];
 
 /// Largest template file read from `--templates-dir`.
 const TEMPLATE_LIMIT: u64 = 1 << 20;

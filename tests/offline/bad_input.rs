@@ -222,6 +222,29 @@ fn a_template_that_breaks_the_identity_is_caught_before_writing() {
     );
 }
 
+/// An override of a template irsagen no longer renders would be read and never used: refused,
+/// naming the file and what replaced it. An extra template no built-in uses (an include) loads.
+#[test]
+fn an_override_of_a_retired_template_is_refused_naming_its_replacement() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("helm")).unwrap();
+    std::fs::write(dir.path().join("helm/my-macros.yaml.j2"), "{# an include #}\n").unwrap();
+    let ok = render_cmd(&["--templates-dir", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    std::fs::write(dir.path().join("helm/cluster-autoscaler-values.yaml.j2"), "rbac: {}\n").unwrap();
+    refused(
+        &["--templates-dir", dir.path().to_str().unwrap()],
+        &[
+            "--templates-dir",
+            "helm/cluster-autoscaler-values.yaml.j2",
+            "overrides template `helm/cluster-autoscaler-values.yaml`, which irsagen no longer renders",
+            "helm/cluster-autoscaler-values-body.yaml",
+        ],
+    );
+}
+
 #[test]
 fn structure_injection_is_refused_in_names() {
     for v in ["a\nb", "a: b", "{{ x }}", "a\"b", "a'b", "a#b", "a b"] {

@@ -105,7 +105,17 @@ pub(crate) async fn run(c: &Clients, items: &[PlanItem]) -> Result<ExecReport> {
             }
             Err(e) => {
                 let stats = c.log.stats().since(before);
-                return Err(Error::Aws(stopped_text(items, &ops, n, *item, &done, &e, stats)));
+                return Err(Error::Aws(stopped_text(
+                    "IAM",
+                    items,
+                    &ops,
+                    Op::describe,
+                    n,
+                    *item,
+                    &done,
+                    &e,
+                    stats,
+                )));
             }
         }
     }
@@ -178,11 +188,41 @@ pub(crate) fn stopped_message(
     )
 }
 
-/// The message of a run that stopped at op `n`: what was done, what failed, and the re-run
-/// command, which names `--adopt` while a resource being adopted is not claimed yet.
-fn stopped_text(
-    items: &[PlanItem],
-    ops: &[(usize, &Op)],
+/// What the stop message needs of a plan item (IAM's and EKS's alike): whether it is adopted,
+/// its label and its first call.
+pub(crate) trait Stoppable {
+    /// The item's write call.
+    type Op: PartialEq;
+    /// `--adopt` takes it over (its first call is the claim).
+    fn adopting(&self) -> bool;
+    /// `kind `name``, as the message names it.
+    fn label(&self) -> String;
+    /// Its first call, if it has any.
+    fn first_op(&self) -> Option<&Self::Op>;
+}
+
+impl Stoppable for PlanItem {
+    type Op = Op;
+    fn adopting(&self) -> bool {
+        self.adopting
+    }
+    fn label(&self) -> String {
+        format!("{} `{}`", self.kind, self.name)
+    }
+    fn first_op(&self) -> Option<&Op> {
+        self.ops.first()
+    }
+}
+
+/// The message of a run of `service` calls stopped by error `e` at op `n` (of item
+/// `failed_item`): what was done, what failed, how many calls were left and which adopted items
+/// are still unclaimed.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn stopped_text<I: Stoppable>(
+    service: &str,
+    items: &[I],
+    ops: &[(usize, &I::Op)],
+    describe: impl Fn(&I::Op) -> String,
     n: usize,
     failed_item: usize,
     done: &[String],
@@ -190,16 +230,14 @@ fn stopped_text(
     stats: CallStats,
 ) -> String {
     let unclaimed = unclaimed(
-        items
-            .iter()
-            .map(|it| (it.adopting, format!("{} `{}`", it.kind, it.name), it.ops.first())),
+        items.iter().map(|it| (it.adopting(), it.label(), it.first_op())),
         failed_item,
         ops[n].1,
     );
     stopped_message(
-        "IAM",
+        service,
         done,
-        &ops[n].1.describe(),
+        &describe(ops[n].1),
         e,
         ops.len() - n - 1,
         &unclaimed,

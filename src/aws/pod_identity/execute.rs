@@ -11,8 +11,8 @@
 
 use super::decide::{EksOp, EksPlanItem};
 use super::read;
-use crate::aws::client::{CallStats, Clients, api_error, error_code};
-use crate::aws::execute::{ExecReport, not_a_lost_answer, stopped_message, unclaimed};
+use crate::aws::client::{Clients, api_error, error_code};
+use crate::aws::execute::{ExecReport, Stoppable, not_a_lost_answer, stopped_text};
 use crate::aws::plan::not_ours;
 use crate::error::{Error, Result};
 
@@ -52,7 +52,17 @@ pub(crate) async fn run(c: &Clients, items: &[EksPlanItem]) -> Result<ExecReport
             Ok(Some(note)) => done.push(format!("{} ({note})", op.describe())),
             Err(e) => {
                 let stats = c.log.stats().since(before);
-                return Err(Error::Aws(stopped_text(items, &ops, n, *item, &done, &e, stats)));
+                return Err(Error::Aws(stopped_text(
+                    "EKS",
+                    items,
+                    &ops,
+                    EksOp::describe,
+                    n,
+                    *item,
+                    &done,
+                    &e,
+                    stats,
+                )));
             }
         }
     }
@@ -62,33 +72,17 @@ pub(crate) async fn run(c: &Clients, items: &[EksPlanItem]) -> Result<ExecReport
     })
 }
 
-/// The message of a run that stopped at op `n`, with the re-run command (naming `--adopt`
-/// while an association being adopted is not claimed yet).
-fn stopped_text(
-    items: &[EksPlanItem],
-    ops: &[(usize, &EksOp)],
-    n: usize,
-    failed_item: usize,
-    done: &[String],
-    e: &Error,
-    stats: CallStats,
-) -> String {
-    let unclaimed = unclaimed(
-        items
-            .iter()
-            .map(|it| (it.adopting, format!("{} `{}`", it.kind, it.name), it.ops.first())),
-        failed_item,
-        ops[n].1,
-    );
-    stopped_message(
-        "EKS",
-        done,
-        &ops[n].1.describe(),
-        e,
-        ops.len() - n - 1,
-        &unclaimed,
-        stats,
-    )
+impl Stoppable for EksPlanItem {
+    type Op = EksOp;
+    fn adopting(&self) -> bool {
+        self.adopting
+    }
+    fn label(&self) -> String {
+        format!("{} `{}`", self.kind, self.name)
+    }
+    fn first_op(&self) -> Option<&EksOp> {
+        self.ops.first()
+    }
 }
 
 /// One call; `Ok(Some(note))` when it was recovered by a re-read.

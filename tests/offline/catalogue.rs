@@ -629,3 +629,41 @@ fn efs_with_pod_identity_and_the_guides_overlay_warns_that_the_driver_is_too_old
     }
     assert!(efs(IdentityMode::Irsa, None).is_empty());
 }
+
+/// Velero's values follow the pinned chart (7.2.0): locations are lists with a provider each. The
+/// chart 2.x layout (`configuration.provider`, one location map) is caught by the key check
+/// against the pinned values.yaml, so a stale body cannot pass as current.
+#[test]
+fn velero_values_follow_chart_7_and_the_2_x_layout_is_refused() {
+    let b = with_params("velero", &[("bucketNames", "backups-a,backups-b")]);
+    let values: serde_json::Value = serde_saphyr::from_str(&b.get("helm/velero-values.yaml").unwrap().content).unwrap();
+    let bsl = &values["configuration"]["backupStorageLocation"];
+    assert_eq!(bsl[0]["provider"], "aws");
+    assert_eq!(bsl[0]["bucket"], "backups-a");
+    assert_eq!(values["configuration"]["volumeSnapshotLocation"][0]["provider"], "aws");
+    assert!(values["configuration"].get("provider").is_none());
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("helm")).unwrap();
+    std::fs::write(
+        dir.path().join("helm/velero-values-body.yaml.j2"),
+        "configuration:\n  provider: aws\n  backupStorageLocation:\n    bucket: b\n",
+    )
+    .unwrap();
+    let o = render_cmd(&[
+        "--preset",
+        "velero",
+        "--set",
+        "velero.bucketNames=b-1",
+        "--templates-dir",
+        dir.path().to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("`configuration.provider` is not a key of the velero chart"),
+        "{err}"
+    );
+}

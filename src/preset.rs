@@ -1153,10 +1153,9 @@ pub fn describe(p: &LoadedPreset) -> String {
         .into_iter()
         .map(|(path, kind)| match kind {
             // IRSA's trust names the cluster's OIDC provider; Pod Identity's needs no issuer.
-            K::TrustPolicy if pr.supports(crate::identity::Mechanism::PodIdentity) => (
-                format!("{path} (IRSA: with --oidc-issuer; pod-identity: always)"),
-                kind,
-            ),
+            K::TrustPolicy if pr.supports(crate::identity::Mechanism::PodIdentity) => {
+                (format!("{path} (IRSA: with --oidc-issuer; pod-identity: always)"), kind)
+            }
             K::TrustPolicy => (format!("{path} (with --oidc-issuer)"), kind),
             _ => (path, kind),
         })

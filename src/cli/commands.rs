@@ -65,11 +65,16 @@ fn bundle_as(args: &InputArgs, for_eksctl: bool, format: irsagen::ack::Format) -
     let bundle = renderer(args, for_eksctl)?
         .with_format(format)
         .render(&ctx, &selection)?;
-    // On stderr, so a render to stdout stays the files alone.
-    for w in bundle.components.iter().flat_map(|c| c.warnings()) {
-        eprintln!("warning: {w}");
-    }
+    print_warnings(&bundle, "");
     Ok((bundle, aws_opts))
+}
+
+/// The components' warnings, on stderr (a render to stdout stays the files alone); `prefix`
+/// names the cluster in a fleet.
+pub(super) fn print_warnings(bundle: &Bundle, prefix: &str) {
+    for w in bundle.components.iter().flat_map(|c| c.warnings()) {
+        eprintln!("warning: {prefix}{w}");
+    }
 }
 
 /// The renderer of these inputs (`--presets-dir`, `--templates-dir`); see [`bundle`] for `for_eksctl`.

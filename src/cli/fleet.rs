@@ -78,6 +78,9 @@ pub fn render(cmd: &RenderCmd) -> Result<i32> {
         &commands::renderer(&cmd.inputs, true)?.with_format(cmd.format.library()),
         &members,
     )?;
+    for (m, b) in members.iter().zip(&bundles) {
+        commands::print_warnings(b, &format!("cluster {}: ", m.name));
+    }
     let on_wait = wait_message(dir);
     let wait = emit::LockWait {
         timeout: emit::DEFAULT_WAIT,

@@ -469,3 +469,24 @@ fn apply_and_verify_all_report_per_cluster() {
             .starts_with("cluster `beta`: ")
     );
 }
+
+/// A fleet render prints each cluster's component warnings as a single render does, naming the
+/// cluster.
+#[test]
+fn a_fleet_render_prints_each_clusters_warnings_with_its_name() {
+    let unscoped = FLEET.replace(
+        "    presets: {ebs-csi-driver: {}}",
+        "    presets: {ebs-csi-driver: {identityMode: pod-identity, podIdentityTrust: unscoped}}",
+    );
+    assert_ne!(unscoped, FLEET);
+    let (t, _) = setup(&unscoped);
+    let o = run(t.path(), &ALL);
+    ok(&o);
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("warning: cluster gamma: preset ebs-csi-driver: role ")
+            && err.contains("(podIdentityTrust: unscoped)"),
+        "{err}"
+    );
+    assert_eq!(err.matches("warning: ").count(), 1, "{err}");
+}

@@ -276,7 +276,10 @@ fn a_preset_without_mechanisms_is_irsa_only() {
     let (code, out, err) = presets_cmd(dir.path(), &["show", "demo"]);
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("Mechanisms      irsa (not declared: IRSA only)"), "{out}");
-    assert!(out.contains("  iam/demo/trust-policy.json (with --oidc-issuer)\n"), "{out}");
+    assert!(
+        out.contains("  iam/demo/trust-policy.json (with --oidc-issuer)\n"),
+        "{out}"
+    );
 }
 
 /// The config file takes lists as YAML lists; version, policy and parameters are recorded in the

@@ -170,6 +170,25 @@ pub fn folder(dir: &Path, bundle: &Bundle) -> PathBuf {
     dir.join(&bundle.context.cluster)
 }
 
+/// The subfolders of `dir` holding an irsagen render (a regular manifest file) of a cluster that
+/// is not one of `bundles`, sorted: left from an earlier fleet render. Symlinks are not followed.
+pub fn former_members(dir: &Path, bundles: &[Bundle]) -> Vec<String> {
+    let Ok(entries) = safe_fs::list_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = entries
+        .into_iter()
+        .filter(|(name, kind)| {
+            matches!(kind, safe_fs::Kind::Dir)
+                && !bundles.iter().any(|b| b.context.cluster == *name)
+                && std::fs::symlink_metadata(dir.join(name).join(emit::manifest::NAME)).is_ok_and(|m| m.is_file())
+        })
+        .map(|(name, _)| name)
+        .collect();
+    out.sort();
+    out
+}
+
 /// Refuses, before anything is written, a cluster folder that is a symlink or a file: a fleet
 /// folder is owned like a single render's, and nothing inside it is followed.
 fn check_folders(dir: &Path, bundles: &[Bundle]) -> Result<()> {
@@ -234,6 +253,15 @@ pub fn check_dir(bundles: &[Bundle], dir: &Path, command: &str, wait: LockWait<'
             }
             Err(e) => return Err(in_cluster(&b.context.cluster, e)),
         }
+    }
+    // A cluster taken out of `clusters:` leaves its folder behind; the reviewed tree then holds
+    // a render the config no longer produces, which a check must not call up to date.
+    for name in former_members(dir, bundles) {
+        count += 1;
+        diff.push_str(&format!(
+            "# cluster {name} ({}): an irsagen render of a cluster no longer in `clusters:`; irsagen never deletes it, remove the folder if the cluster is gone\n",
+            dir.join(&name).display()
+        ));
     }
     if count == 0 {
         return Ok(());

@@ -93,6 +93,12 @@ pub fn render(cmd: &RenderCmd) -> Result<i32> {
         };
     }
     let reports = fleet::write(&bundles, dir, &emit::WriteOptions { prune: cmd.prune, wait })?;
+    for name in fleet::former_members(dir, &bundles).into_iter().filter(|_| !cmd.quiet) {
+        eprintln!(
+            "note: {} holds an irsagen render of cluster {name}, which is no longer in `clusters:`; irsagen leaves it alone (remove it if the cluster is gone)",
+            dir.join(&name).display()
+        );
+    }
     if !cmd.quiet {
         let mut total = [0usize; 4];
         for (b, r) in bundles.iter().zip(&reports) {

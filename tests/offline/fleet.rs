@@ -490,3 +490,41 @@ fn a_fleet_render_prints_each_clusters_warnings_with_its_name() {
     );
     assert_eq!(err.matches("warning: ").count(), 1, "{err}");
 }
+
+/// A cluster taken out of `clusters:` leaves its folder: a render names it and leaves it alone,
+/// `--check` calls the tree stale until it is removed; a user's own folder (no manifest) and a
+/// symlink are not taken for one.
+#[test]
+fn a_cluster_removed_from_the_fleet_is_reported_and_its_folder_left_alone() {
+    let (t, out) = setup(FLEET);
+    ok(&run(t.path(), &ALL));
+    let without_gamma = &FLEET[..FLEET.find("  gamma:").unwrap()];
+    std::fs::write(t.path().join("irsagen.yaml"), without_gamma).unwrap();
+    std::fs::create_dir_all(out.join("my-notes")).unwrap();
+    std::fs::write(out.join("my-notes/todo.txt"), "mine\n").unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(out.join("gamma"), out.join("zeta")).unwrap();
+    let o = run(t.path(), &ALL);
+    ok(&o);
+    let err = text(&o.stderr);
+    assert!(
+        err.contains(&format!(
+            "note: {} holds an irsagen render of cluster gamma, which is no longer in `clusters:`",
+            Path::new("rendered").join("gamma").display()
+        )),
+        "{err}"
+    );
+    assert_eq!(err.matches("note: ").count(), 1, "{err}");
+    assert!(out.join("gamma/.irsagen-manifest.json").is_file(), "left alone");
+    let o = run(t.path(), &[&ALL[..], &["--check"]].concat());
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    // The diff (on stdout) names the folder.
+    let diff = text(&o.stdout);
+    assert!(
+        diff.contains("# cluster gamma (") && diff.contains("no longer in `clusters:`"),
+        "{diff}"
+    );
+    std::fs::remove_dir_all(out.join("gamma")).unwrap();
+    let o = run(t.path(), &[&ALL[..], &["--check"]].concat());
+    assert_eq!(o.status.code(), Some(0), "{}{}", text(&o.stdout), text(&o.stderr));
+}

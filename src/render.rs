@@ -167,7 +167,7 @@ impl Renderer {
                         // The same template prints each further policy's document.
                         Some(a) => self.templates.render(
                             ids::POLICY,
-                            context! { ctx => ctx_v.clone(), c => crate::templates::value(&serde_json::json!({ "policy_document": &a.document })) },
+                            context! { ctx => ctx_v.clone(), c => crate::templates::value(serde_json::json!({ "policy_document": &a.document })) },
                         )?,
                         None => one(ids::POLICY)?,
                     },

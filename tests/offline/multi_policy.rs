@@ -388,3 +388,56 @@ fn an_additional_policy_name_shared_with_a_different_document_is_refused() {
         "{err}"
     );
 }
+
+/// Across a fleet, each additional policy's name is checked like the main one's: one account,
+/// one name, one document and one set of tags. `TwoSecondPolicy` is cluster-neutral (shared by
+/// both clusters) and the second cluster tags its policies differently.
+#[test]
+fn a_fleet_checks_each_additional_policy_name_across_clusters() {
+    let t = tempfile::tempdir().unwrap();
+    let presets = t.path().join("presets");
+    std::fs::create_dir(&presets).unwrap();
+    two_presets(&presets, SECOND_ENTRY);
+    let config = "account: \"123456789012\"\nregion: us-east-1\npresets: {two: {}}\nclusters: {one: {}, two: {tags: {Team: other}}}\n";
+    let run = |config: &str| {
+        std::fs::write(t.path().join("irsagen.yaml"), config).unwrap();
+        irsagen()
+            .args(["render", "--config", "irsagen.yaml", "--all", "--out-dir", "rendered"])
+            .args(["--presets-dir", presets.to_str().unwrap()])
+            .current_dir(t.path())
+            .output()
+            .unwrap()
+    };
+    let o = run(config);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("clusters.two.presets.two.policyName `TwoSecondPolicy`")
+            && err.contains("is also cluster `one`'s policy"),
+        "{err}"
+    );
+    // The same tags: one policy, shared, fine.
+    let o = run(&config.replace("two: {tags: {Team: other}}", "two: {}"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// IAM attaches at most 20 managed policies to a role: karpenter's six leave room for 14
+/// `extraPolicyArns`.
+#[test]
+fn karpenters_six_policies_count_against_the_roles_20_attachments() {
+    let catalog = Catalog::embedded().unwrap();
+    let preset = &catalog.get("karpenter").unwrap().preset;
+    let with_extras = |n: usize| {
+        let mut o = example_overrides(preset, IdentityMode::Irsa);
+        o.extra_policy_arns = Some(
+            (0..n)
+                .map(|i| format!("arn:aws:iam::123456789012:policy/extra-{i}"))
+                .collect(),
+        );
+        render(&guide_inputs(), &[("karpenter".into(), o)])
+    };
+    let b = with_extras(14).unwrap();
+    assert_eq!(b.components[0].policy_arns.len(), 20);
+    let err = with_extras(15).unwrap_err().to_string();
+    assert!(err.contains("extraPolicyArns") && err.contains("more than 14"), "{err}");
+}

@@ -65,6 +65,10 @@ pub mod layout {
     pub fn policy(preset: &str) -> String {
         format!("ack/{preset}/policy.yaml")
     }
+    /// `ack/<preset>/policy-<name>.yaml`: a further customer managed policy (`policy.additional`).
+    pub fn additional_policy(preset: &str, name: &str) -> String {
+        format!("ack/{preset}/policy-{name}.yaml")
+    }
     /// `ack/<preset>/pod-identity-association.yaml`
     pub fn pod_identity_association(preset: &str) -> String {
         format!("ack/{preset}/pod-identity-association.yaml")
@@ -242,27 +246,31 @@ fn component_artifacts(
     );
     // Two presets may share one policy (same name, same document): one object, not two. An AWS
     // managed policy is AWS's: no Policy object (the Role lists its ARN).
-    if c.aws_managed.is_none()
-        && seen_policies.insert((c.service_account.namespace.clone(), object_name(&c.policy_name)))
-    {
-        let path = layout::policy(&c.preset);
+    // One Policy object per customer managed policy: the main one, then `policy.additional`.
+    for (i, (name, _, document)) in c.customer_policies().into_iter().enumerate() {
+        if !seen_policies.insert((c.service_account.namespace.clone(), object_name(name))) {
+            continue;
+        }
+        let path = match i {
+            0 => layout::policy(&c.preset),
+            _ => layout::additional_policy(
+                &c.preset,
+                crate::bundle::layout::additional_policy_key(&c.additional_policies[i - 1].file),
+            ),
+        };
         let policy = Resource {
             api_version: IAM_API,
             kind: "Policy",
-            metadata: meta(&c.policy_name, c),
+            metadata: meta(name, c),
             spec: PolicySpec {
-                name: c.policy_name.clone(),
-                policy_document: serde_saphyr::LitString(pretty(&c.policy_document)),
+                name: name.to_string(),
+                policy_document: serde_saphyr::LitString(pretty(document)),
                 tags: tags(&c.policy_tags),
             },
         };
         add(
             path.clone(),
-            to_yaml(
-                &path,
-                &format!("IAM policy {} of preset {}", c.policy_name, c.preset),
-                &policy,
-            )?,
+            to_yaml(&path, &format!("IAM policy {} of preset {}", name, c.preset), &policy)?,
         );
     }
     if c.uses(Mechanism::PodIdentity) {
@@ -514,13 +522,15 @@ fn check_model(doc: &Value, kind: &str, bundle: &Bundle, c: &Component) -> std::
         }
         "Policy" => {
             let document = parse_document(&spec["policyDocument"], "spec.policyDocument")?;
-            if spec["name"] != json!(c.policy_name)
-                || document != c.policy_document
-                || spec["tags"] != tag_list(&c.policy_tags)
-            {
+            // The main policy or one of `policy.additional`, by name.
+            let ok = c
+                .customer_policies()
+                .iter()
+                .any(|(name, _, doc)| spec["name"] == json!(name) && &document == *doc);
+            if !ok || spec["tags"] != tag_list(&c.policy_tags) {
                 return Err(format!(
                     "must be policy {} with the preset's document and the policy's tags",
-                    c.policy_name
+                    spec["name"].as_str().unwrap_or(&c.policy_name)
                 ));
             }
         }

@@ -112,13 +112,16 @@ impl Bundle {
 
 /// What decides which files a component renders, for a resolved component
 /// ([`ComponentFiles::of`]) and for a preset before any cluster is known (`presets show`).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ComponentFiles<'a> {
     /// Preset name.
     pub preset: &'a str,
     /// Whether a customer managed policy document is rendered: not when the role gets AWS
     /// managed policies (`policy: aws-managed`), which irsagen never creates.
     pub policy: bool,
+    /// The preset's names of its further customer managed policies (`policy.additional`), each
+    /// rendered to its own file after the main one (with `policy`).
+    pub additional: Vec<&'a str>,
     /// Whether a trust policy is rendered (the cluster's OIDC issuer is known).
     pub trust_policy: bool,
     /// Who creates the ServiceAccount.
@@ -135,6 +138,11 @@ impl<'a> ComponentFiles<'a> {
         ComponentFiles {
             preset: &c.preset,
             policy: c.aws_managed.is_none(),
+            additional: c
+                .additional_policies
+                .iter()
+                .map(|a| layout::additional_policy_key(&a.file))
+                .collect(),
             trust_policy: c.trust_policy.is_some(),
             service_account_created_by: c.service_account_created_by,
             controller_patch: c.controller_patch.as_deref(),
@@ -149,6 +157,9 @@ impl<'a> ComponentFiles<'a> {
         let mut out = Vec::new();
         if self.policy {
             out.push((layout::policy(p), ArtifactKind::Policy));
+            for name in &self.additional {
+                out.push((layout::additional_policy(p, name), ArtifactKind::Policy));
+            }
         }
         if self.trust_policy {
             out.push((layout::trust_policy(p), ArtifactKind::TrustPolicy));
@@ -172,6 +183,18 @@ pub mod layout {
     /// `iam/<preset>/policy.json`
     pub fn policy(preset: &str) -> String {
         format!("iam/{preset}/policy.json")
+    }
+    /// `iam/<preset>/policy-<name>.json`: a further customer managed policy (`policy.additional`),
+    /// `name` being the preset's name for it (without the cluster suffix).
+    pub fn additional_policy(preset: &str, name: &str) -> String {
+        format!("iam/{preset}/policy-{name}.json")
+    }
+    /// The `name` of an [`additional_policy`] path.
+    pub fn additional_policy_key(path: &str) -> &str {
+        let file = path.rsplit('/').next().unwrap_or(path);
+        file.strip_prefix("policy-")
+            .and_then(|f| f.strip_suffix(".json"))
+            .unwrap_or(file)
     }
     /// `iam/<preset>/trust-policy.json`
     pub fn trust_policy(preset: &str) -> String {

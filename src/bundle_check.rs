@@ -152,7 +152,18 @@ impl Checker {
                 let doc = parse_json(a)?;
                 policy_doc::check(&a.path, &doc)?;
                 limit(a, &doc, MANAGED_POLICY_LIMIT, "managed policy")?;
-                if doc != c.policy_document {
+                // The main document, or the further policy (`policy.additional`) this file is for.
+                let expected = if a.path == crate::bundle::layout::policy(&c.preset) {
+                    &c.policy_document
+                } else {
+                    match c.additional_policies.iter().find(|x| x.file == a.path) {
+                        Some(x) => &x.document,
+                        None => {
+                            return Err(bad(format!("is not one of preset {}'s policy files", c.preset)));
+                        }
+                    }
+                };
+                if &doc != expected {
                     return Err(bad(
                         "differs from the preset's document (the template changed it)".into()
                     ));
@@ -329,7 +340,9 @@ fn annotations_hold(annotations: &Value, c: &Component) -> bool {
 fn policy_arns(c: &Component) -> Vec<String> {
     let own = match &c.aws_managed {
         Some(m) => m.arns.clone(),
-        None => vec![c.policy_arn.clone()],
+        None => std::iter::once(c.policy_arn.clone())
+            .chain(c.additional_policies.iter().map(|a| a.arn.clone()))
+            .collect(),
     };
     [own, c.extra_policy_arns.clone()].concat()
 }

@@ -98,6 +98,21 @@ pub struct AwsManagedPolicies {
     pub preset_default: bool,
 }
 
+/// A further customer managed policy of a component (the preset's `policy.additional`).
+#[derive(Debug, Clone, Serialize)]
+pub struct AdditionalPolicy {
+    /// Managed policy name.
+    pub name: String,
+    /// Managed policy ARN.
+    pub arn: String,
+    /// The document, with ARNs in the cluster's partition.
+    pub document: serde_json::Value,
+    /// Where it is rendered (`iam/<preset>/policy-<preset's name for it>.json`).
+    pub file: String,
+    /// Where the document comes from.
+    pub source: PolicySource,
+}
+
 /// One preset, resolved for one cluster. Load-bearing: templates read these fields by name.
 #[derive(Debug, Clone, Serialize)]
 pub struct Component {
@@ -138,6 +153,9 @@ pub struct Component {
     pub policy_arns: Vec<String>,
     /// The policy document, with ARNs in the cluster's partition.
     pub policy_document: serde_json::Value,
+    /// The preset's further customer managed policies (`policy.additional`), in order, attached
+    /// after `policy_arn` (`policy_arns` lists them); empty with `policy: aws-managed`.
+    pub additional_policies: Vec<AdditionalPolicy>,
     /// The role's trust policy ([`identity::trust_policy`]); `None` when the mode uses IRSA and
     /// the OIDC issuer is unknown.
     /// Templates print it, checks compare with it, apply sends it.
@@ -181,6 +199,26 @@ pub struct Component {
 }
 
 impl Component {
+    /// The customer managed policies irsagen creates for the role, in attachment order, as
+    /// (name, ARN, document): the main one, then `additional_policies`; none with
+    /// `policy: aws-managed`.
+    pub fn customer_policies(&self) -> Vec<(&str, &str, &serde_json::Value)> {
+        if self.aws_managed.is_some() {
+            return Vec::new();
+        }
+        std::iter::once((
+            self.policy_name.as_str(),
+            self.policy_arn.as_str(),
+            &self.policy_document,
+        ))
+        .chain(
+            self.additional_policies
+                .iter()
+                .map(|a| (a.name.as_str(), a.arn.as_str(), &a.document)),
+        )
+        .collect()
+    }
+
     /// Whether the pods get the role through `m`.
     pub fn uses(&self, m: Mechanism) -> bool {
         self.identity_mode.uses(m)
@@ -364,9 +402,35 @@ pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Res
     let policy_arn = ctx.iam_arn(&format!("policy/{policy_name}"));
     // The user's `policy` choice (document | aws-managed), else the preset's default.
     let aws_managed = aws_managed(ctx, p, o.policy)?;
+    let additional_policies: Vec<AdditionalPolicy> = match &aws_managed {
+        Some(_) => Vec::new(),
+        None => policy
+            .additional
+            .iter()
+            .map(|(declared, name, document, source)| AdditionalPolicy {
+                arn: ctx.iam_arn(&format!("policy/{name}")),
+                name: name.clone(),
+                document: policy_doc::with_partition(document, ctx.partition),
+                file: crate::bundle::layout::additional_policy(&p.name, declared),
+                source: source.clone(),
+            })
+            .collect(),
+    };
+    for a in &additional_policies {
+        rules::policy_name(&field("policy.additional"), &a.name)?;
+        if a.name == policy_name {
+            return Err(Error::invalid(
+                field("policyName"),
+                &policy_name,
+                "is also the name of one of the preset's additional policies; each policy needs its own name",
+            ));
+        }
+    }
     let own_arns = match &aws_managed {
         Some(m) => m.arns.clone(),
-        None => vec![policy_arn.clone()],
+        None => std::iter::once(policy_arn.clone())
+            .chain(additional_policies.iter().map(|a| a.arn.clone()))
+            .collect(),
     };
     let extra_policy_arns = o.extra_policy_arns.clone().unwrap_or_default();
     let extra_field = field("extraPolicyArns");
@@ -508,6 +572,7 @@ pub fn resolve(ctx: &Context, loaded: &LoadedPreset, o: &PresetOverrides) -> Res
         extra_policy_arns,
         aws_managed,
         policy_document: policy_doc::with_partition(&policy.document, ctx.partition),
+        additional_policies,
         policy_source: policy.source,
         policy_variant: policy.variant,
         policy_variants: policy.variants,
@@ -618,6 +683,8 @@ struct PolicyChoice {
     version: Option<String>,
     kind: PolicyKind,
     aws_managed_arns: Vec<String>,
+    /// The `policy.additional` documents rendered: (preset's name, policy name, document, source).
+    additional: Vec<(String, String, serde_json::Value, PolicySource)>,
 }
 
 /// Refuses a mode whose mechanism the preset does not declare (no `mechanisms`: IRSA only).
@@ -725,7 +792,27 @@ fn policy_choice(
         } else {
             p.policy.name.clone()
         };
+        // The same rule for each additional policy: `-<cluster>` when rendering changed it.
+        let mut additional = Vec::new();
+        if kind == PolicyKind::Document {
+            for ((decl, raw), name) in p
+                .policy
+                .additional
+                .iter()
+                .zip(&loaded.additional_documents)
+                .zip(&loaded.additional_names)
+            {
+                let rendered = preset_policy::render_additional(raw, loaded, &vars)?;
+                let n = if &rendered != raw {
+                    names::bounded(&format!("{name}-{}", ctx.cluster), 128)
+                } else {
+                    name.clone()
+                };
+                additional.push((name.clone(), n, rendered, decl.source.clone()));
+            }
+        }
         return Ok(PolicyChoice {
+            additional,
             variant: name.to_string(),
             document,
             source,
@@ -768,6 +855,7 @@ fn policy_choice(
         PolicyKind::AwsManaged => (document, default_name),
     };
     Ok(PolicyChoice {
+        additional: Vec::new(),
         variant: name.to_string(),
         document,
         source: v.source.clone(),
@@ -818,15 +906,21 @@ pub fn check_set(components: &[Component]) -> Result<()> {
             }
             // Only customer managed policies are created, so only theirs can clash.
             let both_create = a.aws_managed.is_none() && b.aws_managed.is_none();
-            if both_create && a.policy_name == b.policy_name && a.policy_document != b.policy_document {
-                return Err(Error::invalid(
-                    format!("presets.{}.policyName", b.preset),
-                    &b.policy_name,
-                    format!(
-                        "is also preset `{}`'s policy, with a different document; one name, one document",
-                        a.preset
-                    ),
-                ));
+            if both_create {
+                for (bn, _, bd) in b.customer_policies() {
+                    for (an, _, ad) in a.customer_policies() {
+                        if an == bn && ad != bd {
+                            return Err(Error::invalid(
+                                format!("presets.{}.policyName", b.preset),
+                                bn,
+                                format!(
+                                    "is also preset `{}`'s policy, with a different document; one name, one document",
+                                    a.preset
+                                ),
+                            ));
+                        }
+                    }
+                }
             }
         }
     }

@@ -120,7 +120,8 @@ pub fn check(bundles: &[Bundle]) -> Result<()> {
     }
     type Key = (&'static str, String, String);
     let mut roles: BTreeMap<Key, (&str, &crate::component::Component)> = BTreeMap::new();
-    let mut policies: BTreeMap<Key, (&str, &crate::component::Component)> = BTreeMap::new();
+    type Seen<'b> = (&'b str, &'b crate::component::Component, &'b serde_json::Value);
+    let mut policies: BTreeMap<Key, Seen> = BTreeMap::new();
     for b in bundles {
         let ctx = &b.context;
         for c in &b.components {
@@ -142,22 +143,25 @@ pub fn check(bundles: &[Bundle]) -> Result<()> {
             if c.aws_managed.is_some() {
                 continue;
             }
-            match policies.get(&key(&c.policy_name)) {
-                Some((cluster, other))
-                    if other.policy_document != c.policy_document || other.policy_tags != c.policy_tags =>
-                {
-                    return Err(Error::invalid(
-                        format!("clusters.{}.presets.{}.policyName", ctx.cluster, c.preset),
-                        &c.policy_name,
-                        format!(
-                            "is also cluster `{cluster}`'s policy (preset `{}`) in account {}, with a different document or tags; every cluster of an account shares a policy name, so give one of them another policyName",
-                            other.preset, ctx.account
-                        ),
-                    ));
-                }
-                Some(_) => {}
-                None => {
-                    policies.insert(key(&c.policy_name), (ctx.cluster.as_str(), c));
+            // Each customer managed policy of the component: the main one and `policy.additional`.
+            for (name, _, document) in c.customer_policies() {
+                match policies.get(&key(name)) {
+                    Some((cluster, other, other_doc))
+                        if *other_doc != document || other.policy_tags != c.policy_tags =>
+                    {
+                        return Err(Error::invalid(
+                            format!("clusters.{}.presets.{}.policyName", ctx.cluster, c.preset),
+                            name,
+                            format!(
+                                "is also cluster `{cluster}`'s policy (preset `{}`) in account {}, with a different document or tags; every cluster of an account shares a policy name, so give one of them another policyName",
+                                other.preset, ctx.account
+                            ),
+                        ));
+                    }
+                    Some(_) => {}
+                    None => {
+                        policies.insert(key(name), (ctx.cluster.as_str(), c, document));
+                    }
                 }
             }
         }

@@ -148,6 +148,25 @@ pub struct PresetPolicy {
     /// customer managed key needs), each from its own upstream document.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extend: Vec<PolicyExtension>,
+    /// Further customer managed policies the role gets, after the main document and in this
+    /// order (upstream splits a permission set that exceeds one policy's 6,144 characters, e.g.
+    /// Karpenter's six). `substitute`, `narrow` and `extend` apply to each document.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub additional: Vec<AdditionalPolicy>,
+}
+
+/// One further customer managed policy of a preset (`policy.additional`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AdditionalPolicy {
+    /// Default managed policy name (gets `-<cluster>` like the main one when rendering makes
+    /// the document specific to the cluster). Also names the file
+    /// `iam/<preset>/policy-<name>.json`.
+    pub name: String,
+    /// Path of the JSON document, relative to the presets folder.
+    pub document_file: String,
+    /// Where the document comes from.
+    pub source: PolicySource,
 }
 
 /// Statements of an upstream document appended to a preset's policy when a parameter is set.
@@ -414,6 +433,10 @@ pub struct LoadedPreset {
     pub variant_documents: BTreeMap<String, serde_json::Value>,
     /// The documents of its `policy.extend`, parsed, in the same order.
     pub extensions: Vec<serde_json::Value>,
+    /// The documents of its `policy.additional`, parsed, in the same order.
+    pub additional_documents: Vec<serde_json::Value>,
+    /// The names of its `policy.additional`, in the same order (what names their files).
+    pub additional_names: Vec<String>,
     /// Where it was loaded from (`embedded` or a path), for messages and `presets show`.
     pub origin: String,
     /// The chart's values reference (`helm.valuesReference`), for chart presets.
@@ -714,6 +737,42 @@ fn load_one(
     if document.is_some() || !versions.is_empty() || !pol.name.is_empty() {
         rules::policy_name(&format!("{origin}: policy.name"), &pol.name)?;
     }
+    let mut additional = Vec::new();
+    if !pol.additional.is_empty() {
+        if document.is_none() {
+            return Err(bad(
+                "policy.additional goes with `documentFile` or `document` (the first policy); not with `versions` or AWS managed policies alone".into(),
+            ));
+        }
+        if !pol.variants.is_empty() {
+            return Err(bad(
+                "policy.additional and policy.variants cannot be combined: a variant replaces one document, not a set"
+                    .into(),
+            ));
+        }
+        if pol.additional.len() + 1 > crate::managed_policy::MAX_ATTACHED {
+            return Err(Error::invalid(
+                format!("{origin}: policy.additional"),
+                pol.additional.len().to_string(),
+                format!(
+                    "policies listed; IAM attaches at most {} managed policies to a role, the first document included",
+                    crate::managed_policy::MAX_ATTACHED
+                ),
+            ));
+        }
+    }
+    for (i, a) in pol.additional.iter().enumerate() {
+        let field = format!("policy.additional[{i}]");
+        rules::policy_name(&format!("{origin}: {field}.name"), &a.name)?;
+        if a.name == pol.name || pol.additional[..i].iter().any(|b| b.name == a.name) {
+            return Err(Error::invalid(
+                format!("{origin}: {field}.name"),
+                &a.name,
+                "is used twice; each policy of a preset needs its own name",
+            ));
+        }
+        additional.push(parse_doc(&format!("{field}.documentFile"), &a.document_file)?);
+    }
     if pol.default == Some(PolicyKind::AwsManaged) && pol.aws_managed.is_none() {
         return Err(Error::invalid(
             format!("{origin}: policy.default"),
@@ -782,11 +841,13 @@ fn load_one(
     // typo that would silently leave the document as upstream wrote it.
     let texts: Vec<&str> = document
         .iter()
+        .chain(additional.iter())
         .map(|(t, _)| t.as_str())
         .chain(versions.iter().map(|v| v.text.as_str()))
         .collect();
     let docs: Vec<&serde_json::Value> = document
         .iter()
+        .chain(additional.iter())
         .map(|(_, d)| d)
         .chain(versions.iter().map(|v| &v.document))
         .collect();
@@ -897,6 +958,7 @@ fn load_one(
         extensions.push(doc);
     }
     let document = document.map(|(_, d)| d);
+    let additional_names: Vec<String> = pol.additional.iter().map(|a| a.name.clone()).collect();
     let mut variant_documents = BTreeMap::new();
     for (name, v) in &preset.policy.variants {
         let field = format!("{origin}: policy.variants.{name}");
@@ -934,6 +996,8 @@ fn load_one(
         versions,
         variant_documents,
         extensions,
+        additional_documents: additional.into_iter().map(|(_, d)| d).collect(),
+        additional_names,
         origin,
         chart_values,
     })
@@ -1013,7 +1077,7 @@ pub fn describe(p: &LoadedPreset) -> String {
         modes.join(", ")
     ));
     let default_kind = pr.policy.default.unwrap_or_default();
-    if let Some(doc) = p.default_document() {
+    let stats = |doc: &serde_json::Value| {
         let actions: usize = crate::policy_doc::statements(doc)
             .iter()
             .map(|st| {
@@ -1022,14 +1086,29 @@ pub fn describe(p: &LoadedPreset) -> String {
                     .map_or(0, |a| a.len())
             })
             .sum();
-        s.push_str(&format!(
-            "Policy          {} ({} statements, {} actions, {} characters without whitespace){}\n",
-            pr.policy.name,
+        format!(
+            "{} statements, {} actions, {} characters without whitespace",
             crate::policy_doc::statements(doc).len(),
             actions,
-            crate::policy_doc::iam_length(doc),
+            crate::policy_doc::iam_length(doc)
+        )
+    };
+    if let Some(doc) = p.default_document() {
+        s.push_str(&format!(
+            "Policy          {} ({}){}\n",
+            pr.policy.name,
+            stats(doc),
             if p.versions.is_empty() { "" } else { ", newest version" }
         ));
+    }
+    // The further customer managed policies (`policy.additional`), each with its own stats.
+    for ((name, doc), decl) in p
+        .additional_names
+        .iter()
+        .zip(&p.additional_documents)
+        .zip(&pr.policy.additional)
+    {
+        s.push_str(&format!("  and {} ({}), {}\n", name, stats(doc), decl.document_file));
     }
     let src = pr
         .policy
@@ -1143,6 +1222,7 @@ pub fn describe(p: &LoadedPreset) -> String {
     let files = crate::bundle::ComponentFiles {
         preset: &pr.name,
         policy: pr.policy.default.unwrap_or_default() == PolicyKind::Document,
+        additional: p.additional_names.iter().map(String::as_str).collect(),
         trust_policy: true,
         service_account_created_by: pr.service_account.created_by,
         controller_patch: pr.controller_patch.as_ref().map(|c| c.name.as_str()),

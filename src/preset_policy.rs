@@ -348,6 +348,14 @@ pub fn render(doc: &Value, loaded: &LoadedPreset, vars: &Vars<'_>) -> Result<Val
     Ok(doc)
 }
 
+/// One of the preset's `policy.additional` documents rendered: `substitute` and `narrow` as for
+/// the main document. `extend` adds its statements to the main document only (once per role).
+pub fn render_additional(doc: &Value, loaded: &LoadedPreset, vars: &Vars<'_>) -> Result<Value> {
+    let pol = &loaded.preset.policy;
+    let doc = substitute(doc, &pol.substitute, vars)?;
+    narrow(&doc, &pol.narrow, vars)
+}
+
 /// The statements of `doc`, a one-object `Statement` read as a one-element list (legal IAM).
 fn statements(doc: &Value) -> Vec<Value> {
     match doc.get("Statement") {

@@ -163,7 +163,14 @@ impl Renderer {
             };
             for (path, kind) in ComponentFiles::of(c).artifacts() {
                 let content = match kind {
-                    ArtifactKind::Policy => one(ids::POLICY)?,
+                    ArtifactKind::Policy => match c.additional_policies.iter().find(|a| a.file == path) {
+                        // The same template prints each further policy's document.
+                        Some(a) => self.templates.render(
+                            ids::POLICY,
+                            context! { ctx => ctx_v.clone(), c => crate::templates::value(serde_json::json!({ "policy_document": &a.document })) },
+                        )?,
+                        None => one(ids::POLICY)?,
+                    },
                     ArtifactKind::TrustPolicy => one(ids::TRUST_POLICY)?,
                     ArtifactKind::ServiceAccount => one(ids::SERVICE_ACCOUNT)?,
                     ArtifactKind::TestPod => one(ids::TEST_POD)?,

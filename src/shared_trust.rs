@@ -262,6 +262,10 @@ pub fn same_shared_role(a: &crate::component::Component, b: &crate::component::C
         && a.trust_policy.is_some()
         && a.trust_policy == b.trust_policy
         && a.policy_arn == b.policy_arn
+        && a.additional_policies
+            .iter()
+            .map(|p| &p.arn)
+            .eq(b.additional_policies.iter().map(|p| &p.arn))
         && a.extra_policy_arns == b.extra_policy_arns
         && a.tags == b.tags
 }

@@ -131,19 +131,20 @@ impl Desired {
             // again with the same rules before it makes any call.
             rules::role_name(&field("roleName"), &c.role_name)?;
             let creates = c.aws_managed.is_none();
-            if creates {
-                rules::policy_name(&field("policyName"), &c.policy_name)?;
+            // The main customer managed policy, then the preset's additional ones.
+            for (name, arn, document) in c.customer_policies() {
+                rules::policy_name(&field("policyName"), name)?;
                 if let Some(rule) =
-                    policy_doc::size_problem(&c.policy_document, policy_doc::MANAGED_POLICY_LIMIT, "managed policy")
+                    policy_doc::size_problem(document, policy_doc::MANAGED_POLICY_LIMIT, "managed policy")
                 {
-                    return Err(Error::invalid(field("policy"), &c.policy_name, rule));
+                    return Err(Error::invalid(field("policy"), name, rule));
                 }
-                policy_doc::check(&field("policy"), &c.policy_document)?;
+                policy_doc::check(&field("policy"), document)?;
                 // irsagen creates and versions this policy: it must be the account's own.
-                if crate::managed_policy::is_aws_managed(&c.policy_arn) {
+                if crate::managed_policy::is_aws_managed(arn) {
                     return Err(Error::invalid(
                         field("policyName"),
-                        &c.policy_arn,
+                        arn,
                         "is an AWS managed policy ARN; irsagen never creates or versions one (use policy: aws-managed to attach it)",
                     ));
                 }
@@ -162,7 +163,11 @@ impl Desired {
                     }
                     m.arns.clone()
                 }
-                None => vec![c.policy_arn.clone()],
+                None => c
+                    .customer_policies()
+                    .iter()
+                    .map(|(_, arn, _)| arn.to_string())
+                    .collect(),
             };
             // The component's trust value, the one the template printed and the bundle check
             // compared with the file ([`crate::identity::trust_policy`]).
@@ -175,16 +180,17 @@ impl Desired {
             if let Some(message) = policy_doc::size_problem(&trust, policy_doc::TRUST_POLICY_LIMIT, "trust policy") {
                 return Err(Error::RenderedInvalid { path, message });
             }
-            match policies.iter_mut().find(|p| p.arn == c.policy_arn) {
-                _ if !creates => {}
-                Some(p) => p.presets.push(c.preset.clone()),
-                None => policies.push(DesiredPolicy {
-                    name: c.policy_name.clone(),
-                    arn: c.policy_arn.clone(),
-                    presets: vec![c.preset.clone()],
-                    document: c.policy_document.clone(),
-                    tags: c.policy_tags.clone(),
-                }),
+            for (name, arn, document) in c.customer_policies() {
+                match policies.iter_mut().find(|p| p.arn == arn) {
+                    Some(p) => p.presets.push(c.preset.clone()),
+                    None => policies.push(DesiredPolicy {
+                        name: name.to_string(),
+                        arn: arn.to_string(),
+                        presets: vec![c.preset.clone()],
+                        document: document.clone(),
+                        tags: c.policy_tags.clone(),
+                    }),
+                }
             }
             roles.push(DesiredRole {
                 preset: c.preset.clone(),
@@ -193,7 +199,12 @@ impl Desired {
                 tags: c.tags.clone(),
                 policy_name: match &c.aws_managed {
                     Some(m) => format!("AWS managed {}", m.names.join(", ")),
-                    None => c.policy_name.clone(),
+                    None => c
+                        .customer_policies()
+                        .iter()
+                        .map(|(n, _, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", "),
                 },
                 policy_arns: own,
                 aws_managed: !creates,

@@ -156,8 +156,9 @@ pub fn decide(d: &Desired, live: &IamState) -> Vec<Check> {
     }
     for r in &d.roles {
         out.extend(role_checks(d, r, live.roles.get(&r.name)));
-        // The policy document check belongs with the first preset that uses the policy.
-        if let Some(p) = d.policies.iter().find(|p| p.presets.first() == Some(&r.preset)) {
+        // The policy document check belongs with the first preset that uses the policy; a
+        // preset with several customer managed policies (`policy.additional`) has one each.
+        for p in d.policies.iter().filter(|p| p.presets.first() == Some(&r.preset)) {
             out.push(policy_document_check(p, live.policies.get(&p.arn)));
         }
     }

@@ -100,6 +100,9 @@ pub struct PresetInputs {
     pub role_name: String,
     /// IAM policy name.
     pub policy_name: String,
+    /// The names of the preset's further customer managed policies (`policy.additional`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub additional_policy_names: Vec<String>,
     /// Tags given for this preset (the cluster's tags and irsagen's own not repeated).
     pub tags: BTreeMap<String, String>,
     /// Chart layout, for presets with a chart.
@@ -161,6 +164,7 @@ impl PresetInputs {
             service_account_created_by: c.service_account_created_by,
             role_name: c.role_name.clone(),
             policy_name: c.policy_name.clone(),
+            additional_policy_names: c.additional_policies.iter().map(|a| a.name.clone()).collect(),
             tags: c
                 .tags
                 .iter()

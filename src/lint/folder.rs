@@ -217,8 +217,12 @@ fn read_bundle(dir: &Path, prefix: &str, presets_dir: Option<&Path>) -> Result<I
         }
     }
     // Narrowing rules apply to permission policies; one lookup per preset that has one.
+    let mut looked_up = std::collections::BTreeSet::new();
     for d in docs.iter().filter(|d| d.kind == Kind::Permission) {
         let Some(p) = &d.preset else { continue };
+        if !looked_up.insert(p.clone()) {
+            continue;
+        }
         match narrowing(p, presets_dir)? {
             Some(n) => {
                 ctx.narrowing.insert(p.clone(), n);
@@ -245,6 +249,14 @@ fn policy_file(rel: &str) -> Option<(&str, Kind)> {
     let kind = match file {
         "policy.json" => Kind::Permission,
         "trust-policy.json" => Kind::Trust,
+        // A further customer managed policy (`policy.additional`).
+        f if f.starts_with("policy-") && f.ends_with(".json") && f.len() > "policy-.json".len() => {
+            debug_assert_eq!(
+                rel,
+                layout::additional_policy(preset, layout::additional_policy_key(rel))
+            );
+            return Some((preset, Kind::Permission));
+        }
         _ => return None,
     };
     debug_assert_eq!(
@@ -503,7 +515,14 @@ mod tests {
     fn policy_files_are_told_by_the_bundle_layout() {
         assert_eq!(policy_file("iam/x/policy.json"), Some(("x", Kind::Permission)));
         assert_eq!(policy_file("iam/x/trust-policy.json"), Some(("x", Kind::Trust)));
-        for other in ["iam/x/other.json", "README.md", "iam/policy.json", "helm/x-values.yaml"] {
+        assert_eq!(policy_file("iam/x/policy-Second.json"), Some(("x", Kind::Permission)));
+        for other in [
+            "iam/x/other.json",
+            "iam/x/policy-.json",
+            "README.md",
+            "iam/policy.json",
+            "helm/x-values.yaml",
+        ] {
             assert_eq!(policy_file(other), None, "{other}");
         }
     }

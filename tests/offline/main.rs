@@ -22,6 +22,7 @@ mod identity_modes;
 mod kube_plan;
 mod lint;
 mod long_names;
+mod multi_policy;
 mod output_folder;
 mod pod_identity_aws;
 mod pod_identity_iam;

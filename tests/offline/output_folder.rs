@@ -351,6 +351,7 @@ fn the_manifest_records_the_resolved_inputs() {
                         service_account_created_by: SaCreator::Eksctl,
                         role_name: "ca-role".into(),
                         policy_name: "AmazonEKSClusterAutoscalerPolicy".into(),
+                        additional_policy_names: Vec::new(),
                         // The cluster's tag and irsagen's own are not repeated.
                         tags: BTreeMap::from([("Team".to_string(), "ml".to_string())]),
                         chart_layout: Some(ChartLayout::Umbrella),
@@ -365,6 +366,7 @@ fn the_manifest_records_the_resolved_inputs() {
                         service_account_created_by: SaCreator::Addon,
                         role_name: bundle.components[1].role_name.clone(),
                         policy_name: bundle.components[1].policy_name.clone(),
+                        additional_policy_names: Vec::new(),
                         tags: BTreeMap::new(),
                         chart_layout: None,
                     }

@@ -8,6 +8,7 @@ mod aws_managed;
 mod eks_replay;
 mod faults;
 mod identity;
+mod multi_policy;
 mod pod_identity;
 mod reviewed;
 mod support;

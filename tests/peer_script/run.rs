@@ -497,3 +497,70 @@ fn aws_managed_policies_are_attached_never_created() {
     );
     s.cleanup();
 }
+
+/// A preset with two customer managed policies (`policy.additional`, the shape of karpenter's
+/// six): the script creates and tags both, eksctl attaches both, a re-run writes nothing, and a
+/// detached second policy fails `--check` and is attached again.
+#[test]
+fn each_customer_managed_policy_of_a_preset_is_created_and_attached() {
+    let presets_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/presets-multi-policy");
+    let s = Setup::with_presets("multi", &["two"], &["--presets-dir", presets_dir]);
+    assert!(s.out.join("iam/two/policy-TwoSecondPolicy.json").exists());
+    let first = format!("arn:aws:iam::{ACCOUNT}:policy/TwoFirstPolicy-{}", s.cluster);
+    let second = format!("arn:aws:iam::{ACCOUNT}:policy/TwoSecondPolicy");
+    let (o, calls) = s.script(&[], &[]);
+    assert!(o.status.success(), "first run: {}", text(&o));
+    let w = writes(&calls);
+    for name in [format!("TwoFirstPolicy-{}", s.cluster), "TwoSecondPolicy".to_string()] {
+        assert!(
+            w.iter()
+                .any(|c| c.contains("aws iam create-policy") && c.contains(&format!("--policy-name {name} "))),
+            "{name}: {w:#?}"
+        );
+    }
+    let role = s.role_name("two");
+    let attached = s.aws(&[
+        "iam",
+        "list-attached-role-policies",
+        "--role-name",
+        &role,
+        "--query",
+        "AttachedPolicies[].PolicyArn",
+        "--output",
+        "text",
+    ]);
+    let mut got: Vec<&str> = attached.split_whitespace().collect();
+    got.sort();
+    let mut want = vec![first.as_str(), second.as_str()];
+    want.sort();
+    assert_eq!(got, want);
+
+    let (o, calls) = s.script(&[], &[]);
+    assert!(o.status.success(), "second run: {}", text(&o));
+    assert!(writes(&calls).is_empty(), "{:#?}", writes(&calls));
+
+    s.aws(&[
+        "iam",
+        "detach-role-policy",
+        "--role-name",
+        &role,
+        "--policy-arn",
+        &second,
+    ]);
+    let (o, _) = s.script(&["--check"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(&format!("FAIL: role {role} lacks policy {second}")),
+        "{}",
+        text(&o)
+    );
+    let (o, calls) = s.script(&[], &[]);
+    assert!(o.status.success(), "repair run: {}", text(&o));
+    assert_eq!(
+        writes(&calls),
+        [format!(
+            "[script] aws iam attach-role-policy --role-name {role} --policy-arn {second}"
+        )]
+    );
+    s.cleanup();
+}

@@ -402,6 +402,29 @@ mod tests {
     use super::*;
     use ParamFormat as F;
 
+    /// The region part of an ARN: lowercase words, then a number, at least three parts.
+    #[test]
+    fn a_region_is_lowercase_parts_and_a_number() {
+        for good in ["us-east-1", "us-gov-west-1", "cn-north-1", "ap-southeast-5"] {
+            assert!(is_region(good), "{good}");
+        }
+        for bad in [
+            "us-1",
+            "us-east",
+            "US-east-1",
+            "us--1",
+            "us-east-x",
+            "us-east-1a",
+            "-east-1",
+            "us-e1st-1",
+        ] {
+            assert!(!is_region(bad), "{bad}");
+        }
+        let key = |region: &str| format!("arn:aws:kms:{region}:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab");
+        assert!(F::KmsKeyArn.accepts(&key("eu-central-1"), "aws"));
+        assert!(!F::KmsKeyArn.accepts(&key("eu-central"), "aws"));
+    }
+
     fn ok(f: ParamFormat, v: &str) {
         assert!(f.accepts(v, "aws"), "{} should accept `{v}`", f.as_str());
     }

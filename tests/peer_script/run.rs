@@ -427,6 +427,27 @@ fn a_policy_detached_by_hand_is_attached_again() {
     s.cleanup();
 }
 
+/// Detaches `arn` from `role` by hand: `--check` FAILs naming it, and the next run attaches it
+/// again with no other write.
+fn detached_by_hand_fails_check_and_is_reattached(s: &Setup, role: &str, arn: &str) {
+    s.aws(&["iam", "detach-role-policy", "--role-name", role, "--policy-arn", arn]);
+    let (o, _) = s.script(&["--check"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(&format!("FAIL: role {role} lacks policy {arn}")),
+        "{}",
+        text(&o)
+    );
+    let (o, calls) = s.script(&[], &[]);
+    assert!(o.status.success(), "repair run: {}", text(&o));
+    assert_eq!(
+        writes(&calls),
+        [format!(
+            "[script] aws iam attach-role-policy --role-name {role} --policy-arn {arn}"
+        )]
+    );
+}
+
 /// `policy: aws-managed` (a fixture preset shaped like the VPC CNI, beside the autoscaler): the
 /// script checks the AWS managed policy exists, eksctl attaches it, nothing creates, versions or
 /// tags it; a re-run writes nothing, and a detached one is attached again.
@@ -472,29 +493,7 @@ fn aws_managed_policies_are_attached_never_created() {
     assert!(o.status.success(), "second run: {}", text(&o));
     assert!(writes(&calls).is_empty(), "{:#?}", writes(&calls));
 
-    s.aws(&[
-        "iam",
-        "detach-role-policy",
-        "--role-name",
-        &role,
-        "--policy-arn",
-        CNI_ARN,
-    ]);
-    let (o, _) = s.script(&["--check"], &[]);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains(&format!("FAIL: role {role} lacks policy {CNI_ARN}")),
-        "{}",
-        text(&o)
-    );
-    let (o, calls) = s.script(&[], &[]);
-    assert!(o.status.success(), "repair run: {}", text(&o));
-    assert_eq!(
-        writes(&calls),
-        [format!(
-            "[script] aws iam attach-role-policy --role-name {role} --policy-arn {CNI_ARN}"
-        )]
-    );
+    detached_by_hand_fails_check_and_is_reattached(&s, &role, CNI_ARN);
     s.cleanup();
 }
 
@@ -539,28 +538,6 @@ fn each_customer_managed_policy_of_a_preset_is_created_and_attached() {
     assert!(o.status.success(), "second run: {}", text(&o));
     assert!(writes(&calls).is_empty(), "{:#?}", writes(&calls));
 
-    s.aws(&[
-        "iam",
-        "detach-role-policy",
-        "--role-name",
-        &role,
-        "--policy-arn",
-        &second,
-    ]);
-    let (o, _) = s.script(&["--check"], &[]);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains(&format!("FAIL: role {role} lacks policy {second}")),
-        "{}",
-        text(&o)
-    );
-    let (o, calls) = s.script(&[], &[]);
-    assert!(o.status.success(), "repair run: {}", text(&o));
-    assert_eq!(
-        writes(&calls),
-        [format!(
-            "[script] aws iam attach-role-policy --role-name {role} --policy-arn {second}"
-        )]
-    );
+    detached_by_hand_fails_check_and_is_reattached(&s, &role, &second);
     s.cleanup();
 }
